@@ -1,0 +1,35 @@
+/* 8-bit images: PNG (libpng) and JPEG (libjpeg-turbo, with scaled decoding) read and write.
+ *
+ * Pixels are interleaved rows, top row first: data[(y * width + x) * channels + c].
+ * channels is 1 (grey), 3 (RGB) or 4 (RGBA). */
+#ifndef UAKD_IMAGE_H
+#define UAKD_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uakd/status.h"
+
+typedef struct uakd_image {
+    int width, height, channels;
+    uint8_t *data;
+} uakd_image;
+
+/* Allocates a zeroed width x height x channels image (sizes checked for overflow). */
+uakd_status uakd_image_alloc(uakd_image *im, int width, int height, int channels);
+/* Frees the pixels and zeroes the struct; safe on a zeroed struct. */
+void uakd_image_free(uakd_image *im);
+
+/* Decodes a PNG or JPEG (detected from its first bytes) held in memory. channels: 1, 3 or 4
+ * (converted as needed). scale_denom: 1, 2, 4 or 8; JPEG decodes straight to the reduced size
+ * (ceil(w / d) x ceil(h / d)), PNG is box-filtered to the same size. name is used in messages. */
+uakd_status uakd_image_decode(const void *buf, size_t len, int channels, int scale_denom,
+                              const char *name, uakd_image *out);
+/* Reads a PNG or JPEG file; see uakd_image_decode. */
+uakd_status uakd_image_read(const char *path, int channels, int scale_denom, uakd_image *out);
+/* Reads only the size of a PNG or JPEG file. */
+uakd_status uakd_image_read_size(const char *path, int *width, int *height);
+/* Writes a PNG (path ends in .png) or JPEG (.jpg/.jpeg, quality 1..100). */
+uakd_status uakd_image_write(const char *path, const uakd_image *im, int jpeg_quality);
+
+#endif

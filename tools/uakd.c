@@ -1,0 +1,29 @@
+/* uakd command-line front end: dispatches `uakd <command> [options]` to the command's file
+ * (tools/cmd_<name>.c), turns library statuses into exit codes and messages on stderr. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const uakd_cli_command commands[] = {
+    {"version", "print the version and build features", uakd_cmd_version},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: uakd <command> [options]   (uakd <command> --help for details)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    uakd_cli_init_logging();
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? UAKD_EXIT_USAGE : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "uakd: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return UAKD_EXIT_USAGE;
+}
