@@ -228,9 +228,14 @@ uakd_status uakd_wdr_student_local(const uakd_wdr_targets *t, const uakd_wdr_map
 uakd_status uakd_wdr_student_local_backward(const uakd_wdr_targets *t, int image, const float *dpos,
                                             const float *dlogit, int count, const uakd_wdr_grads *g) {
     UAKD_TRY(check_student(t, image));
+    int have = 0;
+    for (int i = 0; i < t->npos; i++) have += t->pos[i].image == image;
+    if (have != count)
+        return uakd_fail(UAKD_EINVAL, "wdr student backward: %d gradients given but image %d has %d positive cells",
+                         count, image, have);
     const uakd_wdr_levels *lv = &t->lv;
     int j = 0;
-    for (int i = 0; i < t->npos && j < count; i++) {
+    for (int i = 0; i < t->npos; i++) {
         const uakd_wdr_pos *p = &t->pos[i];
         if (p->image != image) continue;
         size_t ncell = (size_t)uakd_wdr_level_cells(lv, p->level), at = cell_index(lv, p->level, p->col, p->row);
@@ -245,8 +250,5 @@ uakd_status uakd_wdr_student_local_backward(const uakd_wdr_targets *t, int image
         if (dlogit && g->logits[p->level]) g->logits[p->level][((size_t)image * t->c + p->cls) * ncell + at] += dlogit[j];
         j++;
     }
-    if (j != count)
-        return uakd_fail(UAKD_EINVAL, "wdr student backward: %d gradients given but image %d has %d positive cells",
-                         count, image, j);
     return UAKD_OK;
 }
