@@ -14,8 +14,8 @@ uakd_status uakd_wdr_levels_init(uakd_wdr_levels *lv, int nlevels, int in_w, int
     if (nlevels < 1 || nlevels > UAKD_WDR_MAX_LEVELS)
         return uakd_fail(UAKD_EINVAL, "wdr levels: %d levels requested; WDRNet uses 4 (DarkNet-Tiny) or 5 (DarkNet-53)",
                          nlevels);
-    if (in_w < 1 || in_h < 1 || in_w > (1 << 20) || in_h > (1 << 20))
-        return uakd_fail(UAKD_EINVAL, "wdr levels: input size %dx%d out of range", in_w, in_h);
+    if (in_w < 1 || in_h < 1 || in_w > (1 << 16) || in_h > (1 << 16))
+        return uakd_fail(UAKD_EINVAL, "wdr levels: input size %dx%d outside 1..65536", in_w, in_h);
     memset(lv, 0, sizeof *lv);
     lv->n = nlevels;
     lv->in_w = in_w;
@@ -32,7 +32,7 @@ uakd_status uakd_wdr_levels_init(uakd_wdr_levels *lv, int nlevels, int in_w, int
 uakd_status uakd_wdr_levels_set_grid(uakd_wdr_levels *lv, int level, int gw, int gh) {
     if (level < 0 || level >= lv->n)
         return uakd_fail(UAKD_EINVAL, "wdr levels: level %d outside 0..%d", level, lv->n - 1);
-    if (gw < 1 || gh < 1 || gw > (1 << 20) || gh > (1 << 20))
+    if (gw < 1 || gh < 1 || gw > (1 << 15) || gh > (1 << 15))
         return uakd_fail(UAKD_EINVAL, "wdr levels: grid %dx%d of level %d out of range", gw, gh, level);
     lv->gw[level] = gw;
     lv->gh[level] = gh;

@@ -16,8 +16,12 @@ uakd_status uakd_wdr_targets_new(const uakd_wdr_levels *lv, int n, int c, uakd_w
     *out = NULL;
     if (lv->n < 1 || lv->n > UAKD_WDR_MAX_LEVELS)
         return uakd_fail(UAKD_EINVAL, "wdr targets: %d levels (initialise them with uakd_wdr_levels_init)", lv->n);
-    if (n < 1 || c < 1 || n > (1 << 20) || c > 4096)
-        return uakd_fail(UAKD_EINVAL, "wdr targets: batch %d and classes %d must be positive", n, c);
+    if (n < 1 || c < 1 || n > (1 << 16) || c > 1024)
+        return uakd_fail(UAKD_EINVAL, "wdr targets: batch %d and classes %d outside 1..65536 and 1..1024", n, c);
+    for (int l = 0; l < lv->n; l++)
+        if ((double)n * c * lv->gw[l] * lv->gh[l] > (double)(1u << 31))
+            return uakd_fail(UAKD_ENOMEM, "wdr targets: label map of level %d too large (%d images x %d classes x %dx%d)",
+                             l, n, c, lv->gw[l], lv->gh[l]);
     uakd_wdr_targets *t = calloc(1, sizeof *t);
     if (!t) return uakd_fail(UAKD_ENOMEM, "wdr targets: out of memory");
     t->lv = *lv;

@@ -66,6 +66,7 @@ uakd_status uakd_wdr_focal_loss(const uakd_wdr_config *cfg, const uakd_wdr_targe
         }
     }
     *loss = sum / norm;
+    if (!isfinite(*loss)) return uakd_fail(UAKD_EDEGENERATE, "wdr focal loss is not finite: the logits diverged");
     return UAKD_OK;
 }
 
@@ -150,6 +151,7 @@ uakd_status uakd_wdr_pose_loss(const uakd_wdr_config *cfg, const uakd_wdr_target
         }
     }
     *loss = sum / (24 * norm);
+    if (!isfinite(*loss)) return uakd_fail(UAKD_EDEGENERATE, "wdr pose loss is not finite: the offsets diverged");
     return UAKD_OK;
 }
 

@@ -508,6 +508,8 @@ static void test_focal_extremes(void) {
     logits[1] = -80;
     CHECK_OK(uakd_wdr_focal_loss(&cfg, t, &m, 1, gp, &v));
     CHECK(v >= 0 && v < 1e-30 && fabs(grad[0]) < 1e-30 && fabs(grad[1]) < 1e-30);
+    logits[1] = NAN; /* a diverged network is reported, not summed silently */
+    CHECK_FAILS(uakd_wdr_focal_loss(&cfg, t, &m, 1, gp, &v), UAKD_EDEGENERATE);
     /* x = 0, y = 1: L = 0.25 * 0.25 * ln 2; dL/dx = 0.25 * 0.25 * (2 * 0.5 * -ln 2 - 0.5) */
     logits[0] = 0;
     logits[1] = -80;
@@ -543,6 +545,22 @@ static void test_pose_by_hand(void) {
     CHECK_OK(uakd_wdr_pose_loss(&cfg, t, &m, 1, NULL, &v));
     /* corner 3 at (1, 0, 4): distance vector (1, 0, 0) / D = 0.5 -> 0.49; mean over 24 */
     CHECK_NEAR(v, 0.49 / 24, 1e-15);
+    /* the same corner at distance 0.02 D (0.04): exactly the Huber joint, 25 e^2 = |e| - 0.01 = 0.01 */
+    obj.corners_cam[9] = 0.04;
+    CHECK_OK(uakd_wdr_targets_reset(t, &obj));
+    CHECK_OK(uakd_wdr_targets_mark(t, 0, 0, 0, 0, 1));
+    CHECK_OK(uakd_wdr_pose_loss(&cfg, t, &m, 1, NULL, &v));
+    CHECK_NEAR(v, 0.01 / 24, 1e-15);
+    obj.corners_cam[9] = 0.02; /* e = 0.01 < delta: 25 e^2 = 0.0025 */
+    CHECK_OK(uakd_wdr_targets_reset(t, &obj));
+    CHECK_OK(uakd_wdr_targets_mark(t, 0, 0, 0, 0, 1));
+    CHECK_OK(uakd_wdr_pose_loss(&cfg, t, &m, 1, NULL, &v));
+    CHECK_NEAR(v, 0.0025 / 24, 1e-15);
+    double singular[9] = {0};
+    memcpy(obj.K, singular, sizeof singular);
+    CHECK_OK(uakd_wdr_targets_reset(t, &obj));
+    CHECK_OK(uakd_wdr_targets_mark(t, 0, 0, 0, 0, 1));
+    CHECK_FAILS(uakd_wdr_pose_loss(&cfg, t, &m, 1, NULL, &v), UAKD_EDEGENERATE);
     uakd_wdr_targets_free(t);
 }
 
