@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dataset_internal.h"
+#include "uakd/mesh.h"
 
 uakd_status ds_read_json(const char *path, cJSON **out) {
     *out = NULL;
@@ -119,9 +120,10 @@ uakd_status ds_push_instance(uakd_dataset *ds, int *capacity, uakd_instance **ou
 }
 
 void ds_box_keypoints(uakd_object_info *o) {
+    double max[3] = {o->min[0] + o->size[0], o->min[1] + o->size[1], o->min[2] + o->size[2]}, c[24];
+    uakd_bbox_corners(o->min, max, c);
     o->num_keypoints = 8;
-    for (int i = 0; i < 8; i++)
-        for (int a = 0; a < 3; a++) o->keypoints[i][a] = o->min[a] + o->size[a] * ((i >> a) & 1);
+    memcpy(o->keypoints, c, sizeof c);
 }
 
 uakd_status ds_set_rotation(uakd_dataset *ds, const double R[9], uakd_pose *pose, const char *path,

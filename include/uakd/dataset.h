@@ -9,7 +9,7 @@
  * BOP (see ../shared/spec/data-and-metrics.md): root/camera.json, root/models/models_info.json,
  * root/<split>/<scene 6 digits>/{scene_camera,scene_gt,scene_gt_info}.json, rgb/<im 6>.png|jpg,
  * optional mask_visib/<im 6>_<gt index 6>.png. Units: mm. Keypoints of an object = the 8 corners
- * of its models_info box, in the order (x, y, z) = min + size * (i & 1, (i >> 1) & 1, (i >> 2) & 1).
+ * of its models_info box in the order of uakd_bbox_corners (mesh.h): index = 4 ix + 2 iy + iz.
  *
  * SPEED+: root/camera.json (Nu, Nv, cameraMatrix, distCoeffs), root/<domain>/<list>.json with
  * entries {"filename", "q_vbs2tango_true" (scalar first), "r_Vo2To_vbs_true" (m)}, images at
@@ -47,7 +47,8 @@ typedef struct uakd_instance {
     int object;               /* index into uakd_dataset.objects */
     double K[9];              /* row-major camera matrix of the image */
     uakd_pose pose;           /* R projected onto SO(3); t in model units */
-    double bbox_obj[4];       /* x, y, w, h of the whole object's projection (pixels) */
+    double bbox_obj[4];       /* x, y, w, h of the whole object's projection, unclipped (BOP: all -1
+                                 when the object has no valid pixel) */
     double bbox_visib[4];     /* x, y, w, h of its visible part */
     double visib_fract;       /* visible fraction in [0, 1] */
 } uakd_instance;
