@@ -195,8 +195,8 @@ static uakd_status read_image(uakd_dataset *ds, int *cap, const scene_files *sf,
     if (!cJSON_IsObject(cam)) return uakd_fail(UAKD_EFORMAT, "%s: %s: expected an object", sf->cam_path, ctx);
     double K[9];
     UAKD_TRY(ds_get_numbers(cam, "cam_K", 9, sf->cam_path, ctx, K));
-    if (K[0] <= 0 || K[4] <= 0 || K[3] != 0 || K[6] != 0 || K[7] != 0 || K[8] != 1)
-        return uakd_fail(UAKD_EFORMAT, "%s: %s: cam_K must be [fx s cx 0 fy cy 0 0 1] with fx, fy > 0", sf->cam_path, ctx);
+    if (K[0] <= 0 || K[4] <= 0 || K[1] != 0 || K[3] != 0 || K[6] != 0 || K[7] != 0 || K[8] != 1)
+        return uakd_fail(UAKD_EFORMAT, "%s: %s: cam_K must be [fx 0 cx 0 fy cy 0 0 1] with fx, fy > 0", sf->cam_path, ctx);
 
     char rel[64], *img = NULL;
     snprintf(rel, sizeof rel, "rgb/%06d.png", im_id);

@@ -28,8 +28,8 @@ static uakd_status read_camera(uakd_dataset *ds, const char *path, double K[9]) 
             st = ds_array_numbers(cJSON_GetArrayItem(m, r), 3, path, "camera", "cameraMatrix", K + 3 * r);
     }
     if (st == UAKD_OK) st = ds_get_numbers(j, "distCoeffs", 5, path, "camera", ds->dist);
-    if (st == UAKD_OK && (K[0] <= 0 || K[4] <= 0 || K[3] != 0 || K[6] != 0 || K[7] != 0 || K[8] != 1))
-        st = uakd_fail(UAKD_EFORMAT, "%s: camera: cameraMatrix must be [[fx s cx] [0 fy cy] [0 0 1]], fx, fy > 0", path);
+    if (st == UAKD_OK && (K[0] <= 0 || K[4] <= 0 || K[1] != 0 || K[3] != 0 || K[6] != 0 || K[7] != 0 || K[8] != 1))
+        st = uakd_fail(UAKD_EFORMAT, "%s: camera: cameraMatrix must be [[fx 0 cx] [0 fy cy] [0 0 1]], fx, fy > 0", path);
     cJSON_Delete(j);
     return st;
 }

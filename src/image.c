@@ -1,9 +1,12 @@
 /* PNG and JPEG decoding and encoding through libpng's simplified API and the TurboJPEG API.
  * JPEG decoding uses libjpeg-turbo's DCT scaling to produce 1/2, 1/4 or 1/8 size directly;
- * PNG has no such mode, so its reduced sizes come from a box filter over the full image. */
+ * PNG has no such mode, so its reduced sizes come from a box filter over the full image.
+ * Affine resampling: dst(p') = src(M p'), bilinear (weights (1-fx)(1-fy), fx(1-fy), (1-fx)fy, fx fy
+ * of the 4 neighbours) or nearest (round half up), out-of-image neighbours read as a fill value. */
 #include "uakd/image.h"
 
 #include <limits.h>
+#include <math.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,4 +250,45 @@ uakd_status uakd_image_write(const char *path, const uakd_image *im, int jpeg_qu
         return st;
     }
     return uakd_fail(UAKD_EINVAL, "%s: unknown image extension; use .png, .jpg or .jpeg", path);
+}
+
+uakd_status uakd_image_warp_affine(const uakd_image *src, const double M[6], int nearest, uint8_t fill,
+                                   uakd_image *dst) {
+    if (!src || !src->data || !dst || !dst->data || src->channels != dst->channels)
+        return uakd_fail(UAKD_EINVAL, "image warp: source and destination must be allocated with equal channels");
+    for (int k = 0; k < 6; k++)
+        if (!isfinite(M[k])) return uakd_fail(UAKD_EINVAL, "image warp: non-finite affine");
+    const int w = src->width, h = src->height, c = src->channels;
+    for (int y = 0; y < dst->height; y++) {
+        uint8_t *out = dst->data + (size_t)y * dst->width * c;
+        for (int x = 0; x < dst->width; x++, out += c) {
+            double sx = M[0] * x + M[1] * y + M[2], sy = M[3] * x + M[4] * y + M[5];
+            if (nearest) {
+                double fx = floor(sx + 0.5), fy = floor(sy + 0.5);
+                if (fx < 0 || fy < 0 || fx >= w || fy >= h) {
+                    memset(out, fill, (size_t)c);
+                } else {
+                    memcpy(out, src->data + ((size_t)fy * w + (size_t)fx) * c, (size_t)c);
+                }
+                continue;
+            }
+            if (!(sx > -1 && sy > -1 && sx < w && sy < h)) {
+                memset(out, fill, (size_t)c);
+                continue;
+            }
+            int x0 = (int)floor(sx), y0 = (int)floor(sy);
+            double ax = sx - x0, ay = sy - y0;
+            const double wts[4] = {(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay};
+            const int xs[4] = {x0, x0 + 1, x0, x0 + 1}, ys[4] = {y0, y0, y0 + 1, y0 + 1};
+            for (int k = 0; k < c; k++) {
+                double v = 0;
+                for (int n = 0; n < 4; n++) {
+                    int inside = xs[n] >= 0 && ys[n] >= 0 && xs[n] < w && ys[n] < h;
+                    v += wts[n] * (inside ? src->data[((size_t)ys[n] * w + xs[n]) * c + k] : fill);
+                }
+                out[k] = (uint8_t)(v + 0.5);
+            }
+        }
+    }
+    return UAKD_OK;
 }

@@ -32,4 +32,11 @@ uakd_status uakd_image_read_size(const char *path, int *width, int *height);
 /* Writes a PNG (path ends in .png) or JPEG (.jpg/.jpeg, quality 1..100). */
 uakd_status uakd_image_write(const char *path, const uakd_image *im, int jpeg_quality);
 
+/* Resamples src through the affine M into dst, which the caller has allocated with the same channel
+ * count: dst(u', v') = src(M [u'; v'; 1]) with M = [M0 M1 M2; M3 M4 M5] (source pixel <- destination
+ * pixel, pixel centres at integer coordinates). Bilinear, or nearest neighbour when nearest != 0
+ * (for masks); source pixels outside the image read as fill. */
+uakd_status uakd_image_warp_affine(const uakd_image *src, const double M[6], int nearest, uint8_t fill,
+                                   uakd_image *dst);
+
 #endif
