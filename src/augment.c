@@ -245,7 +245,11 @@ static void photometric(const uakd_augment_config *cfg, uakd_rng *rng, float *im
     }
     if (do_blur && sigma > 0.3) blur(img, tmp, w, h, sigma);
     if (do_n && nstd > 0)
-        for (size_t i = 0; i < n; i++) img[i] += (float)(nstd * uakd_rng_normal(rng));
+        for (size_t i = 0; i < n; i += 2) { /* Box-Muller, both outputs of each pair */
+            double rad = nstd * sqrt(-2.0 * log(1.0 - uakd_rng_uniform(rng))), ang = 2 * PI * uakd_rng_uniform(rng);
+            img[i] += (float)(rad * cos(ang));
+            if (i + 1 < n) img[i + 1] += (float)(rad * sin(ang));
+        }
     for (size_t i = 0; i < n; i++) img[i] = img[i] < 0 ? 0 : img[i] > 1 ? 1 : img[i];
 }
 

@@ -201,11 +201,13 @@ static uakd_status read_image(uakd_dataset *ds, int *cap, const scene_files *sf,
     char rel[64], *img = NULL;
     snprintf(rel, sizeof rel, "rgb/%06d.png", im_id);
     img = ds_join(sf->scene_dir, rel);
-    if (img && !file_exists(img)) {
+    if (!img) return uakd_fail(UAKD_ENOMEM, "%s: out of memory", sf->scene_dir);
+    if (!file_exists(img)) {
         snprintf(rel, sizeof rel, "rgb/%06d.jpg", im_id);
         free(img);
         img = ds_join(sf->scene_dir, rel);
-        if (img && !file_exists(img)) {
+        if (!img) return uakd_fail(UAKD_ENOMEM, "%s: out of memory", sf->scene_dir);
+        if (!file_exists(img)) {
             free(img);
             img = NULL;
             ds->num_missing_images++;

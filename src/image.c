@@ -278,6 +278,14 @@ uakd_status uakd_image_warp_affine(const uakd_image *src, const double M[6], int
             }
             int x0 = (int)floor(sx), y0 = (int)floor(sy);
             double ax = sx - x0, ay = sy - y0;
+            if (x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h) { /* all four neighbours inside */
+                const uint8_t *p0 = src->data + ((size_t)y0 * w + x0) * c, *p1 = p0 + (size_t)w * c;
+                for (int k = 0; k < c; k++) {
+                    double top = p0[k] + ax * (p0[k + c] - p0[k]), bot = p1[k] + ax * (p1[k + c] - p1[k]);
+                    out[k] = (uint8_t)(top + ay * (bot - top) + 0.5);
+                }
+                continue;
+            }
             const double wts[4] = {(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay};
             const int xs[4] = {x0, x0 + 1, x0, x0 + 1}, ys[4] = {y0, y0, y0 + 1, y0 + 1};
             for (int k = 0; k < c; k++) {
