@@ -154,7 +154,9 @@ void uakd_sample_scratch_free(uakd_sample_scratch *s) {
     free(s->work);
     free(s->tmp);
     free(s->crop);
-    memset(s, 0, sizeof *s);
+    s->work = s->tmp = NULL;
+    s->crop = NULL;
+    s->capacity = 0; /* the cache is not owned and stays attached */
 }
 
 static uakd_status scratch_reserve(uakd_sample_scratch *s, size_t pixels) {
@@ -291,15 +293,16 @@ static int inside_hull(double hull[][2], int n, double x, double y) {
 }
 
 static uakd_status mask_from_file(const uakd_dataset *ds, const uakd_instance *in, const uakd_crop_geometry *g,
-                                  uint8_t *mask) {
-    uakd_image m, out = {g->width, g->height, 1, mask};
-    UAKD_TRY(uakd_image_read(in->mask_path, 1, 1, &m));
+                                  uakd_image_cache *cache, uint8_t *mask) {
+    uakd_image tmp, out = {g->width, g->height, 1, mask};
+    const uakd_image *m;
+    UAKD_TRY(uakd_image_cache_read(cache, in->mask_path, 1, 1, &tmp, &m));
     uakd_status st = UAKD_OK;
-    if (m.width != ds->width || m.height != ds->height)
-        st = uakd_fail(UAKD_EFORMAT, "%s: mask is %dx%d, the dataset's images are %dx%d", in->mask_path, m.width,
-                       m.height, ds->width, ds->height);
-    if (st == UAKD_OK) st = uakd_image_warp_affine(&m, g->Ainv, 1, 0, &out);
-    uakd_image_free(&m);
+    if (m->width != ds->width || m->height != ds->height)
+        st = uakd_fail(UAKD_EFORMAT, "%s: mask is %dx%d, the dataset's images are %dx%d", in->mask_path, m->width,
+                       m->height, ds->width, ds->height);
+    if (st == UAKD_OK) st = uakd_image_warp_affine(m, g->Ainv, 1, 0, &out);
+    uakd_image_free(&tmp);
     for (size_t i = 0; st == UAKD_OK && i < (size_t)g->width * g->height; i++) mask[i] = mask[i] != 0;
     return st;
 }
@@ -364,20 +367,21 @@ uakd_status uakd_sample_prepare(const uakd_dataset *ds, int index, const uakd_au
     double shrink = fmax(hypot(A[0], A[3]), hypot(A[1], A[4]));
     int d = 1;
     while (d < 8 && 2 * d * shrink <= 1.0) d *= 2;
-    uakd_image src;
-    UAKD_TRY(uakd_image_read(in->image_path, 3, d, &src));
-    if (src.width != (ds->width + d - 1) / d || src.height != (ds->height + d - 1) / d) {
+    uakd_image tmp;
+    const uakd_image *src;
+    UAKD_TRY(uakd_image_cache_read(scratch->cache, in->image_path, 3, d, &tmp, &src));
+    if (src->width != (ds->width + d - 1) / d || src->height != (ds->height + d - 1) / d) {
         uakd_status st = uakd_fail(UAKD_EFORMAT, "%s: image is %dx%d at 1/%d scale, expected %dx%d (the dataset's %dx%d)",
-                                   in->image_path, src.width, src.height, d, (ds->width + d - 1) / d,
+                                   in->image_path, src->width, src->height, d, (ds->width + d - 1) / d,
                                    (ds->height + d - 1) / d, ds->width, ds->height);
-        uakd_image_free(&src);
+        uakd_image_free(&tmp);
         return st;
     }
     const double *Ai = t.crop.Ainv, off = (d - 1) / 2.0;
     double M[6] = {Ai[0] / d, Ai[1] / d, (Ai[2] - off) / d, Ai[3] / d, Ai[4] / d, (Ai[5] - off) / d};
     uakd_image crop = {W, H, 3, scratch->crop};
-    uakd_status st = uakd_image_warp_affine(&src, M, 0, 0, &crop);
-    uakd_image_free(&src);
+    uakd_status st = uakd_image_warp_affine(src, M, 0, 0, &crop);
+    uakd_image_free(&tmp);
     UAKD_TRY(st);
 
     float *work = scratch->work;
@@ -390,7 +394,7 @@ uakd_status uakd_sample_prepare(const uakd_dataset *ds, int index, const uakd_au
 
     if (mask) {
         t.mask_from_file = in->mask_path != NULL;
-        if (in->mask_path) UAKD_TRY(mask_from_file(ds, in, &t.crop, mask));
+        if (in->mask_path) UAKD_TRY(mask_from_file(ds, in, &t.crop, scratch->cache, mask));
         else mask_from_hull(o, in, &cam, &t.crop, mask);
     }
     if (cfg->train) *rng = sample_rng;

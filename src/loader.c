@@ -1,12 +1,15 @@
 /* Double-buffered batch loader. One worker thread fills buffer 1 - b while the caller holds
  * buffer b. The worker's job is fully described by (start position, buffer), and the samples of
  * a position depend only on (seed, epoch, index) (see loader.h), so the batches are the same
- * whatever the thread timing. Worker errors travel back as a status plus a copied message. */
+ * whatever the thread timing, the number of threads filling a batch (sample i goes to thread
+ * i mod T; the error reported is that of the lowest failing sample) or the image cache. Worker
+ * errors travel back as a status plus a copied message. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "uakd/image.h"
 #include "uakd/loader.h"
 
 struct uakd_loader {
@@ -21,7 +24,11 @@ struct uakd_loader {
     /* worker-only state */
     int *perm;
     int64_t perm_epoch;
-    uakd_sample_scratch scratch;
+    int threads;
+    uakd_sample_scratch *scratch;      /* one per thread */
+    uakd_image_cache *cache;
+    uakd_loader_position *slot_pos;    /* per sample of the batch being filled */
+    int *slot_idx;
 
     pthread_t thread;
     int started;               /* the worker thread exists */
@@ -76,21 +83,61 @@ static uakd_loader_position advance(const uakd_loader *L, uakd_loader_position p
     return p;
 }
 
-static uakd_status fill(uakd_loader *L, uakd_batch *b, uakd_loader_position pos) {
+typedef struct {
+    uakd_loader *L;
+    uakd_batch *b;
+    int tid;
+    int failed_at;      /* first failing sample of this part, or -1 */
+    uakd_status st;
+    char msg[1024];
+} fill_part;
+
+/* Prepares samples tid, tid + T, ... of the batch. */
+static void *fill_run(void *arg) {
+    fill_part *p = arg;
+    uakd_loader *L = p->L;
     const uakd_augment_config *sc = &L->cfg.sample;
     const size_t img = (size_t)3 * sc->out_width * sc->out_height, msk = (size_t)sc->out_width * sc->out_height;
+    p->failed_at = -1;
+    for (int i = p->tid; i < p->b->n; i += L->threads) {
+        uakd_rng er, r;
+        epoch_rng(L, L->slot_pos[i].epoch, &er);
+        uakd_rng_split(&er, 1 + (uint64_t)L->slot_pos[i].index, &r);
+        uakd_status st = uakd_sample_prepare(L->ds, L->slot_idx[i], sc, NULL, &r, &L->scratch[p->tid],
+                                             p->b->images + i * img, p->b->masks + i * msk, &p->b->targets[i]);
+        if (st != UAKD_OK) {
+            p->failed_at = i;
+            p->st = st;
+            snprintf(p->msg, sizeof p->msg, "%s", uakd_last_error());
+            break;
+        }
+    }
+    return NULL;
+}
+
+static uakd_status fill(uakd_loader *L, uakd_batch *b, uakd_loader_position pos) {
     b->n = batch_count(L, pos);
     b->start = pos;
     for (int i = 0; i < b->n; i++) {
         make_perm(L, pos.epoch);
-        uakd_rng er, r;
-        epoch_rng(L, pos.epoch, &er);
-        uakd_rng_split(&er, 1 + (uint64_t)pos.index, &r);
-        int idx = L->indices[L->perm[pos.index]];
-        UAKD_TRY(uakd_sample_prepare(L->ds, idx, sc, NULL, &r, &L->scratch, b->images + i * img, b->masks + i * msk,
-                                     &b->targets[i]));
+        L->slot_pos[i] = pos;
+        L->slot_idx[i] = L->indices[L->perm[pos.index]];
         pos = advance(L, pos, 1);
     }
+    fill_part parts[64];
+    pthread_t th[64];
+    int started[64] = {0};
+    for (int t = 0; t < L->threads; t++) parts[t] = (fill_part){L, b, t, -1, UAKD_OK, ""};
+    for (int t = 1; t < L->threads; t++) started[t] = pthread_create(&th[t], NULL, fill_run, &parts[t]) == 0;
+    fill_run(&parts[0]);
+    for (int t = 1; t < L->threads; t++) {
+        if (started[t]) pthread_join(th[t], NULL);
+        else fill_run(&parts[t]); /* no thread: do its share here */
+    }
+    const fill_part *first = NULL;
+    for (int t = 0; t < L->threads; t++)
+        if (parts[t].failed_at >= 0 && (!first || parts[t].failed_at < first->failed_at)) first = &parts[t];
+    if (first) return uakd_fail(first->st, "%s", first->msg);
     return UAKD_OK;
 }
 
@@ -138,6 +185,8 @@ uakd_status uakd_loader_new(const uakd_dataset *ds, const int *indices, int num_
         return uakd_fail(UAKD_EINVAL, "loader: needs a dataset and at least one instance index");
     if (cfg->batch_size < 1 || cfg->batch_size > 4096)
         return uakd_fail(UAKD_EINVAL, "loader: batch_size %d must be in 1..4096", cfg->batch_size);
+    if (cfg->threads < 0 || cfg->threads > 64)
+        return uakd_fail(UAKD_EINVAL, "loader: threads %d must be in 0..64", cfg->threads);
     UAKD_TRY(uakd_augment_config_check(&cfg->sample));
     for (int i = 0; i < num_indices; i++)
         if (indices[i] < 0 || indices[i] >= ds->num_instances)
@@ -151,7 +200,13 @@ uakd_status uakd_loader_new(const uakd_dataset *ds, const int *indices, int num_
     L->perm_epoch = -1;
     L->indices = malloc(sizeof(int) * (size_t)num_indices);
     L->perm = malloc(sizeof(int) * (size_t)num_indices);
-    int ok = L->indices && L->perm;
+    L->threads = cfg->threads < 1 ? 1 : cfg->threads;
+    L->scratch = calloc((size_t)L->threads, sizeof *L->scratch);
+    L->slot_pos = malloc(sizeof *L->slot_pos * (size_t)cfg->batch_size);
+    L->slot_idx = malloc(sizeof *L->slot_idx * (size_t)cfg->batch_size);
+    int ok = L->indices && L->perm && L->scratch && L->slot_pos && L->slot_idx;
+    if (ok && cfg->cache_bytes > 0) ok = uakd_image_cache_new(cfg->cache_bytes, &L->cache) == UAKD_OK;
+    for (int t = 0; ok && t < L->threads; t++) L->scratch[t].cache = L->cache;
     const size_t B = (size_t)cfg->batch_size, W = (size_t)cfg->sample.out_width, H = (size_t)cfg->sample.out_height;
     for (int k = 0; k < 2 && ok; k++) {
         uakd_batch *b = &L->buf[k];
@@ -239,7 +294,17 @@ void uakd_loader_free(uakd_loader *L) {
         free(L->buf[k].masks);
         free(L->buf[k].targets);
     }
-    uakd_sample_scratch_free(&L->scratch);
+    for (int t = 0; L->scratch && t < L->threads; t++) uakd_sample_scratch_free(&L->scratch[t]);
+    free(L->scratch);
+    if (L->cache) {
+        long hits, misses;
+        size_t bytes;
+        uakd_image_cache_stats(L->cache, &hits, &misses, &bytes);
+        uakd_log(UAKD_LOG_DEBUG, "loader: image cache %ld hits, %ld misses, %zu bytes", hits, misses, bytes);
+        uakd_image_cache_free(L->cache);
+    }
+    free(L->slot_pos);
+    free(L->slot_idx);
     free(L->indices);
     free(L->perm);
     free(L);

@@ -429,6 +429,32 @@ static void test_real_samples(void) {
     uakd_dataset_free(ds);
 }
 
+static void test_image_cache(void) {
+    uakd_image_cache *c = NULL;
+    CHECK_OK(uakd_image_cache_new((size_t)640 * 480 * 3 + 10, &c));
+    if (!c) return;
+    const char *a = test_shared("data/lmo/test/000002/rgb/000072.png");
+    const char *b = test_shared("data/lmo/test/000002/rgb/000124.png");
+    uakd_image tmp, direct;
+    const uakd_image *p1, *p2, *p3;
+    CHECK_OK(uakd_image_cache_read(c, a, 3, 1, &tmp, &p1));
+    CHECK(p1 != &tmp && tmp.data == NULL); /* kept */
+    CHECK_OK(uakd_image_cache_read(c, a, 3, 1, &tmp, &p2));
+    CHECK(p2 == p1);
+    CHECK_OK(uakd_image_read(a, 3, 1, &direct));
+    CHECK(memcmp(direct.data, p1->data, (size_t)640 * 480 * 3) == 0);
+    uakd_image_free(&direct);
+    CHECK_OK(uakd_image_cache_read(c, b, 3, 1, &tmp, &p3)); /* over budget: decoded, not kept */
+    CHECK(p3 == &tmp && tmp.width == 640);
+    uakd_image_free(&tmp);
+    CHECK_FAILS(uakd_image_cache_read(c, test_tmp("missing.png"), 3, 1, &tmp, &p3), UAKD_EIO);
+    long hits, misses;
+    size_t bytes;
+    uakd_image_cache_stats(c, &hits, &misses, &bytes);
+    CHECK(hits == 1 && misses == 3 && bytes == (size_t)640 * 480 * 3);
+    uakd_image_cache_free(c);
+}
+
 static void test_warp_bilinear_by_hand(void) {
     uakd_image s, d;
     uakd_image_alloc(&s, 2, 2, 1);
@@ -452,6 +478,7 @@ static void test_warp_bilinear_by_hand(void) {
 
 int main(void) {
     RUN(test_warp_bilinear_by_hand);
+    RUN(test_image_cache);
     RUN(test_crop_keeps_projection_exact);
     RUN(test_test_crop_by_hand);
     RUN(test_training_jitter_ranges);

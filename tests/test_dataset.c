@@ -13,9 +13,22 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+static char logged[2048];
+
+static void capture(uakd_log_level level, const char *msg, void *user) {
+    size_t n = strlen(logged);
+    snprintf(logged + n, sizeof logged - n, "%d:%s\n", (int)level, msg);
+}
+
 static void test_bop_lmo_loads(void) {
     uakd_dataset *ds = NULL;
+    logged[0] = '\0';
+    uakd_set_log(capture, NULL, UAKD_LOG_INFO);
     CHECK_OK(uakd_dataset_load_bop(test_shared("data/lmo"), "test", NULL, &ds));
+    uakd_set_log(NULL, NULL, UAKD_LOG_ERROR);
+    /* the skipped images and the SO(3) correction are reported */
+    CHECK_MSG(strstr(logged, "1:") && strstr(logged, "192 annotated images have no rgb file"), "log: %s", logged);
+    CHECK_MSG(strstr(logged, "2:") && strstr(logged, "63 instances") && strstr(logged, "moved at most"), "log: %s", logged);
     if (!ds) return;
     /* 200 annotated images, 8 present, 63 annotations on those 8 (counted with Python) */
     CHECK(ds->num_missing_images == 192);

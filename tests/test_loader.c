@@ -89,8 +89,11 @@ static void test_deterministic_and_resumable(void) {
     CHECK(order_differs);
     CHECK(ref[2].start.epoch == 0 && ref[2].start.index == 8 && ref[3].start.epoch == 1 && ref[3].start.index == 2);
 
-    /* same seed, a slow consumer: identical batches */
-    CHECK_OK(uakd_loader_new(ds, idx, 10, &cfg, &B));
+    /* same seed, a slow consumer, two threads and an image cache: identical batches */
+    uakd_loader_config cfg2 = cfg;
+    cfg2.threads = 2;
+    cfg2.cache_bytes = 64u << 20;
+    CHECK_OK(uakd_loader_new(ds, idx, 10, &cfg2, &B));
     for (int k = 0; k < NB && B; k++) {
         const uakd_batch *b = NULL;
         sleep_ms(k % 2 ? 30 : 0);
@@ -199,6 +202,17 @@ static void test_errors_propagate(void) {
     CHECK_OK(uakd_loader_next(L, &b));
     CHECK(b && b->n == 2 && b->targets[0].instance == 4);
     uakd_loader_free(L);
+    /* with several threads the reported error is still the first failing sample's */
+    cfg.threads = 3;
+    free(ds->instances[3].image_path);
+    ds->instances[3].image_path = strdup(test_tmp("another-missing.png"));
+    CHECK_OK(uakd_loader_new(ds, idx, 6, &cfg, &L));
+    CHECK_FAILS(uakd_loader_next(L, &b), UAKD_EIO);
+    CHECK(strstr(uakd_last_error(), "no-such-image.png") != NULL);
+    uakd_loader_free(L);
+    cfg.threads = 65;
+    CHECK_FAILS(uakd_loader_new(ds, idx, 6, &cfg, &L), UAKD_EINVAL);
+    cfg.threads = 1;
 
     int bad[1] = {63};
     CHECK_FAILS(uakd_loader_new(ds, bad, 1, &cfg, &L), UAKD_EINVAL);

@@ -107,16 +107,18 @@ typedef struct uakd_target {
     int mask_from_file;           /* 1: mask_visib; 0: keypoint-hull stand-in */
 } uakd_target;
 
-/* Scratch buffers reused between samples (one per thread); zero-initialise, free with _free. */
+/* Scratch buffers reused between samples (one per thread); zero-initialise, free with _free.
+ * cache: optional decoded-image cache (uakd/image.h), not owned, may be shared between threads. */
 typedef struct uakd_sample_scratch {
     float *work;       /* out_h x out_w x 3 */
     float *tmp;        /* blur temporary */
     uint8_t *crop;     /* out_h x out_w x 3 */
     size_t capacity;   /* pixels */
+    struct uakd_image_cache *cache;
 } uakd_sample_scratch;
 void uakd_sample_scratch_free(uakd_sample_scratch *s);
 
-/* Prepares instance `index` of ds: reads its image (decoded at 1/2, 1/4 or 1/8 size when the
+/* Prepares instance `index` of ds: reads its image (through scratch->cache when set; decoded at 1/2, 1/4 or 1/8 size when the
  * crop shrinks it that much; the geometry accounts for it), checks the image size against the
  * dataset, crops and augments. box: the 2D box to crop around, or NULL for the projected
  * keypoint box of the ground truth. rng: the sample's own stream (required when cfg->train).

@@ -23,6 +23,10 @@ typedef struct uakd_loader_config {
     uint64_t seed;               /* defines the order and every augmentation */
     int shuffle;                 /* 1: a new permutation each epoch; 0: the order of indices */
     int single_pass;             /* 1: one epoch, then uakd_loader_next returns no batch */
+    int threads;                 /* threads preparing one batch's samples (0 or 1: one); results
+                                    do not depend on it */
+    size_t cache_bytes;          /* keep up to this many bytes of decoded images in memory (0: none);
+                                    results do not depend on it */
     uakd_augment_config sample;  /* crop size, train/test, augmentation */
 } uakd_loader_config;
 
