@@ -268,6 +268,28 @@ static void test_warped_image_matches_keypoints(void) {
     fprintf(stderr, "     keypoints vs affine: %.2g px; warped dot centroids vs affine: %.3f px\n", worst_kp, worst_dot);
     CHECK_NEAR(worst_kp, 0, 1e-6);
     CHECK_NEAR(worst_dot, 0, 0.35);
+    /* whole-image resize to 1/4: decoded at 1/4 size (box filter), the dots still land on A p */
+    uakd_augment_config_default(&cfg, 0);
+    cfg.mode = UAKD_CROP_FULL;
+    cfg.out_width = 160;
+    cfg.out_height = 120;
+    float *small = malloc(sizeof(float) * 3 * 160 * 120);
+    uakd_target t;
+    CHECK_OK(uakd_sample_prepare(ds, 0, &cfg, NULL, NULL, &sc, small, NULL, &t));
+    worst_dot = 0;
+    for (int k = 0; k < 8; k++) {
+        double d[2], sw = 0, sx = 0, sy = 0;
+        uakd_affine_apply(t.crop.A, dots[k], d);
+        for (int y = (int)d[1] - 2; y <= (int)d[1] + 3; y++)
+            for (int x = (int)d[0] - 2; x <= (int)d[0] + 3; x++) {
+                double v = small[y * 160 + x] * 0.229 + 0.485;
+                sw += v, sx += v * x, sy += v * y;
+            }
+        worst_dot = fmax(worst_dot, hypot(sx / sw - d[0], sy / sw - d[1]));
+    }
+    fprintf(stderr, "     1/4 scale decode: dot centroids vs affine %.3f px\n", worst_dot);
+    CHECK_NEAR(worst_dot, 0, 0.1);
+    free(small);
     uakd_sample_scratch_free(&sc);
     free(img);
     free(mask);
