@@ -102,7 +102,8 @@ int uakd_dataset_find_object(const uakd_dataset *ds, int obj_id);
 uakd_status uakd_split_from_list(const uakd_dataset *ds, const char *path, int **indices, int *num);
 
 /* By ratio: the images are ordered by a hash of (seed, scene, image), which is deterministic and
- * stable (adding images does not move the others), and the first round(ratio * images) go to
+ * independent of the file order (adding images only moves a few near the cut), and the first
+ * round(ratio * images) go to
  * "selected", the rest to "rest" (either output may be NULL). ratio in [0, 1]. */
 uakd_status uakd_split_by_ratio(const uakd_dataset *ds, double ratio, uint64_t seed, int **selected,
                                 int *num_selected, int **rest, int *num_rest);
