@@ -9,8 +9,9 @@
  *   d = g^-1(cx) by safeguarded Newton in [-1, 1] (clamped outside). x_hm = mx + d.
  *   Backward: dcx/dh(r, c) = [h > 0] ((c - mx) - cx) / S in W, dd/dcx = 1 / g'(d) (0 when clamped).
  * Quadratic: per axis through (-1, L-), (0, L0), (+1, L+) with L = log h when all three are > 0,
- *   else h: d = (L- - L+) / (2 (L- - 2 L0 + L+)), 0 if the denominator is >= 0 or a neighbour is
- *   missing.
+ *   else h: d = (L- - L+) / (2 (L- - 2 L0 + L+)), no change if the denominator is >= 0. At a border
+ *   the three samples nearest to it are used (the vertex may then lie outside them); the offset
+ *   from the argmax is clamped to [-1, 1].
  * Input pixels: x_in = s (x_hm + 0.5) - 0.5; local predictions divide by (in_w, in_h). */
 #include <math.h>
 #include <string.h>
@@ -111,7 +112,8 @@ static void soft_argmax(const uakd_spn_config *cfg, const float *map, int hw, in
     }
 }
 
-/* Vertex of the parabola through (-1, a), (0, b), (1, c). */
+/* Vertex of the parabola through (-1, a), (0, b), (1, c) relative to the middle point; 0 when it
+ * has no maximum. */
 static double parabola(double a, double b, double c) {
     if (a > 0 && b > 0 && c > 0) {
         a = log(a);
@@ -119,16 +121,23 @@ static double parabola(double a, double b, double c) {
         c = log(c);
     }
     double den = a - 2 * b + c;
-    if (!(den < 0)) return 0;
-    double d = 0.5 * (a - c) / den;
-    return fmin(fmax(d, -0.5), 0.5);
+    return den < 0 ? 0.5 * (a - c) / den : NAN;
+}
+
+/* Refined offset from the argmax m along one axis of n samples v[i * step]: the parabola through
+ * the argmax and its neighbours, or, at a border, through the three samples nearest to it;
+ * clamped to [-1, 1]. */
+static double axis_offset(const float *v, int m, int n, size_t step) {
+    if (n < 3) return 0;
+    int cm = m < 1 ? 1 : m > n - 2 ? n - 2 : m;
+    double d = parabola(v[(cm - 1) * step], v[cm * step], v[(cm + 1) * step]);
+    if (!isfinite(d)) return 0;
+    return fmin(fmax(cm + d - m, -1), 1);
 }
 
 static void quadratic(const float *map, int hw, int hh, peak *p) {
-    const float *row = map + (size_t)p->my * hw;
-    if (p->mx > 0 && p->mx < hw - 1) p->xy[0] += parabola(row[p->mx - 1], row[p->mx], row[p->mx + 1]);
-    if (p->my > 0 && p->my < hh - 1)
-        p->xy[1] += parabola(row[p->mx - hw], row[p->mx], row[p->mx + hw]);
+    p->xy[0] += axis_offset(map + (size_t)p->my * hw, p->mx, hw, 1);
+    p->xy[1] += axis_offset(map + p->mx, p->my, hh, (size_t)hw);
 }
 
 static uakd_status decode_map(const uakd_spn_config *cfg, const float *map, uakd_spn_refine refine, peak *p) {

@@ -51,9 +51,9 @@ uakd_status uakd_spn_config_check(const uakd_spn_config *cfg) {
     if (!(cfg->conf_thresh > 0 && cfg->conf_thresh <= 1) || !(cfg->thresh_step > 0 && cfg->thresh_step <= 1))
         return uakd_fail(UAKD_EINVAL, "spn config: conf_thresh %g / thresh_step %g must lie in (0, 1] (0.5, 0.1)",
                          cfg->conf_thresh, cfg->thresh_step);
-    if (cfg->min_keypoints < 4 || cfg->min_keypoints > cfg->keypoints)
-        return uakd_fail(UAKD_EINVAL, "spn config: min_keypoints = %d outside 4..keypoints (%d); PnP needs >= 4",
-                         cfg->min_keypoints, cfg->keypoints);
+    if (cfg->min_keypoints < 4 || cfg->min_keypoints > UAKD_SPN_MAX_KEYPOINTS)
+        return uakd_fail(UAKD_EINVAL, "spn config: min_keypoints = %d outside 4..%d; PnP needs >= 4", cfg->min_keypoints,
+                         UAKD_SPN_MAX_KEYPOINTS);
     if (!(cfg->z_max > 0) || !isfinite(cfg->z_max))
         return uakd_fail(UAKD_EINVAL, "spn config: z_max = %g must be positive and finite (SPEED+: 50 m)", cfg->z_max);
     return UAKD_OK;

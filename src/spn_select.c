@@ -1,7 +1,7 @@
 /* From decoded SPNv2 keypoints to PnP input, and the sanity check of the resulting pose (models.md).
  *
- * Selection: t_i = conf_thresh - i step (i = 0, 1, ..., while t_i > 0, with a 1e-9 guard against
- * rounding); the first t_i with #{k : conf_k > t_i} >= min_keypoints wins; none -> the image is
+ * Selection: t_i = conf_thresh - i step (i = 0, 1, ..., while t_i > 0; t_i rounded to 12 decimals
+ * so that decimal steps land on decimal values); the first t_i with #{k : conf_k > t_i} >= min_keypoints wins; none -> the image is
  * rejected. Correspondences: selected 2D points (optionally mapped by a 2x3 affine to image
  * pixels) with their 3D model points. Pose check: the model origin in the camera frame is t; it
  * must satisfy 0 < t_z < z_max and project (with distortion) into the image. A point beyond the
@@ -16,9 +16,13 @@ uakd_status uakd_spn_select(const uakd_spn_config *cfg, const double *conf, uint
                             double *thresh, int *accepted) {
     UAKD_TRY(uakd_spn_config_check(cfg));
     int K = cfg->keypoints;
+    if (cfg->min_keypoints > K)
+        return uakd_fail(UAKD_EINVAL, "spn select: min_keypoints = %d exceeds the %d keypoints: every image would be "
+                         "rejected", cfg->min_keypoints, K);
     for (int i = 0;; i++) {
-        double t = cfg->conf_thresh - i * cfg->thresh_step;
-        if (!(t > 1e-9)) break;
+        /* snapped to 1e-12 so that 0.5 - 4 * 0.1 is 0.1, not 0.09999999999999998 */
+        double t = nearbyint((cfg->conf_thresh - i * cfg->thresh_step) * 1e12) / 1e12;
+        if (!(t > 0)) break;
         int n = 0;
         for (int k = 0; k < K; k++) n += conf[k] > t;
         if (n >= cfg->min_keypoints) {

@@ -47,7 +47,8 @@ typedef enum uakd_spn_refine {
     UAKD_SPN_SOFTARGMAX = 0,
     /* Per axis, a parabola through log h at the argmax and its two neighbours (exact for a
      * Gaussian): d = (L(-1) - L(+1)) / (2 (L(-1) - 2 L(0) + L(+1))); the values themselves instead
-     * of their logs when a neighbour is <= 0; d = 0 at a border or a flat top. */
+     * of their logs when one is <= 0; d = 0 for a flat top. At a border the three samples nearest
+     * to it are fitted instead. d is clamped to [-1, 1]. */
     UAKD_SPN_QUADRATIC = 1,
 } uakd_spn_refine;
 
@@ -93,10 +94,11 @@ uakd_status uakd_spn_peak(const uakd_spn_config *cfg, const float *map, double x
 /* All K maps of one image: xy (K, 2) in input pixels, conf (K). */
 uakd_status uakd_spn_decode(const uakd_spn_config *cfg, const float *hm, double *xy, double *conf);
 
-/* Selection for PnP (models.md): thresholds t = conf_thresh - i thresh_step, i = 0, 1, ... while
- * t > 0; the first at which at least min_keypoints keypoints have conf > t is used. selected (K)
+/* Selection for PnP (models.md): thresholds t = conf_thresh - i thresh_step (rounded to 12
+ * decimals), i = 0, 1, ... while t > 0; the first at which at least min_keypoints keypoints have conf > t is used. selected (K)
  * marks them, *count their number, *thresh the threshold. *accepted = 0 (and nothing selected,
- * *count = 0) when even the lowest threshold leaves fewer than min_keypoints: reject the image. */
+ * *count = 0) when even the lowest threshold leaves fewer than min_keypoints: reject the image.
+ * Fails if min_keypoints > keypoints. */
 uakd_status uakd_spn_select(const uakd_spn_config *cfg, const double *conf, uint8_t *selected, int *count,
                             double *thresh, int *accepted);
 /* Correspondences of the selected keypoints for PnP (uakd/pnp.h layouts): pts2d (count, 2), pts3d
