@@ -103,6 +103,20 @@ static void test_config_and_conventions(void) {
     bad = cfg;
     bad.refine = (uakd_spn_refine)7;
     CHECK_FAILS(uakd_spn_config_check(&bad), UAKD_EINVAL);
+    bad = cfg;
+    bad.window = 0;
+    CHECK_FAILS(uakd_spn_config_check(&bad), UAKD_EINVAL);
+    bad = cfg;
+    bad.conf_thresh = 0;
+    CHECK_FAILS(uakd_spn_config_check(&bad), UAKD_EINVAL);
+    bad = cfg;
+    bad.keypoints = 4; /* min_keypoints 5 > 4 keypoints: selection refuses */
+    CHECK_OK(uakd_spn_config_check(&bad));
+    double conf[4] = {1, 1, 1, 1};
+    uint8_t sel[4];
+    int count, ok;
+    double t;
+    CHECK_FAILS(uakd_spn_select(&bad, conf, sel, &count, &t, &ok), UAKD_EINVAL);
 }
 
 static void test_targets_by_hand(void) {
@@ -127,6 +141,28 @@ static void test_targets_by_hand(void) {
     }
     CHECK_OK(uakd_spn_targets(&cfg, 1, kp, NULL, t, vis)); /* no valid flags: only geometry decides */
     CHECK(vis[3] == 1 && vis[4] == 0);
+
+    /* loss by hand: visible maps 0, 1, 3 (nvis = 3); prediction = target + 0.1 on one pixel of maps
+     * 0..3 and garbage on map 4: L = 3 * 0.01 / 3, gradient scale * 2 * 0.1 / 3 on the visible ones */
+    float *pred = malloc(5 * 192 * sizeof *pred), *d = malloc(5 * 192 * sizeof *d);
+    memcpy(pred, t, 5 * 192 * sizeof *pred);
+    for (int m = 0; m < 4; m++) pred[m * 192 + 17] += 0.1f;
+    pred[4 * 192 + 3] = 1e6f;
+    double loss;
+    CHECK_OK(uakd_spn_loss(&cfg, 1, pred, t, vis, 2.0, d, &loss));
+    CHECK_NEAR(loss, 0.01, 1e-8);
+    CHECK_NEAR(d[3 * 192 + 17], 2.0 * 2 * 0.1 / 3, 1e-7);
+    CHECK_NEAR(d[3 * 192 + 18], 0, 0);
+    CHECK_NEAR(d[2 * 192 + 17], 0, 0);
+    CHECK_NEAR(d[4 * 192 + 3], 0, 0);
+    uint8_t none[5] = {0, 0, 0, 0, 0};
+    CHECK_OK(uakd_spn_loss(&cfg, 1, pred, t, none, 1.0, d, &loss));
+    CHECK(loss == 0 && d[17] == 0);
+    pred[5] = INFINITY;
+    CHECK_FAILS(uakd_spn_loss(&cfg, 1, pred, t, vis, 1.0, NULL, &loss), UAKD_EDEGENERATE);
+    CHECK_FAILS(uakd_spn_loss(&cfg, 0, pred, t, vis, 1.0, NULL, &loss), UAKD_EINVAL);
+    free(pred);
+    free(d);
     free(t);
 }
 
@@ -282,6 +318,10 @@ static void test_ensemble_spread(void) {
         double var = 0.5 * ((pred[2] - pred[0]) * (pred[2] - pred[0]) + (pred[3] - pred[1]) * (pred[3] - pred[1]));
         CHECK(var > 0.1); /* unbiased variance of 2 members: (d^2) / 2 per axis, summed */
         CHECK_NEAR(conf[0], a[5 * hw + 7], 0);
+        float pos[2], c1;
+        CHECK_OK(uakd_spn_local(&cfg, b, pos, &c1)); /* normalised by the input size */
+        CHECK_NEAR(pos[0], pred[2] / 64, 1e-6);
+        CHECK_NEAR(pos[1], pred[3] / 48, 1e-6);
     }
     free(a);
     free(b);
@@ -332,6 +372,16 @@ static void test_student_backward_fd(void) {
     CHECK(checked > 100);
     CHECK(big > 0.4); /* the dconf entries */
     CHECK_NEAR(worst, 0, 2e-4);
+    /* a map without any positive value: the argmax pixel, only the confidence has a gradient */
+    for (int i = 0; i < plane; i++) hm[plane + i] = -0.5f - 0.001f * i;
+    memset(dhm, 0, 2 * (size_t)plane * sizeof *dhm);
+    CHECK_OK(uakd_spn_student_local(&cfg, hm, pos, conf));
+    CHECK_NEAR(pos[2], 1.5 / 64, 1e-7);
+    CHECK_NEAR(pos[3], 1.5 / 48, 1e-7);
+    CHECK_OK(uakd_spn_student_local_backward(&cfg, hm, dpos, dconf, dhm));
+    int nonzero = 0;
+    for (int i = 0; i < plane; i++) nonzero += dhm[plane + i] != 0;
+    CHECK(nonzero == 1 && dhm[plane] == dconf[1]);
     /* a second call accumulates */
     float before = dhm[4 * hw + 6];
     CHECK_OK(uakd_spn_student_local_backward(&cfg, hm, dpos, dconf, dhm));
