@@ -7,6 +7,7 @@
 
 static const uakd_cli_command commands[] = {
     {"version", "print the version and build features", uakd_cmd_version},
+    {"synth", "render a synthetic BOP or SPEED+ dataset", uakd_cmd_synth},
 };
 
 static void usage(FILE *f) {
