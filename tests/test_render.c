@@ -345,8 +345,8 @@ static double now_s(void) {
 }
 
 /* Silhouette area of a sphere (disc of radius f r / sqrt(z^2 - r^2) on the optical axis) within
- * 1%, and the rendering speed at 640x480 for 6000 triangles (printed; must exceed 50 images/s on
- * one core without sanitizers, the issue's target for two cores). */
+ * 1%, and the rendering speed at 640x480 for 6000 triangles (printed; must exceed 50 images per
+ * CPU second on one core without sanitizers, the issue's target for two cores). */
 static void test_sphere_area_and_speed(void) {
     enum { RINGS = 60, SEGS = 50 };
     static float xyz[(RINGS + 1) * SEGS * 3];
@@ -370,23 +370,21 @@ static void test_sphere_area_and_speed(void) {
     uakd_rng_seed(&rng, 3);
     int frames = 60;
     double t0 = now_s();
+    clock_t c0 = clock();
     for (int k = 0; k < frames; k++) {
         uakd_render_target_clear(&t);
-        double q[4], n = 0;
-        for (int i = 0; i < 4; i++) {
-            q[i] = uakd_rng_normal(&rng);
-            n += q[i] * q[i];
-        }
+        double q[4];
+        for (int i = 0; i < 4; i++) q[i] = uakd_rng_normal(&rng); /* normalised by quat_to_rot */
         uakd_quat_to_rot(q, pose.R);
         pose.t[0] = uakd_rng_range(&rng, -100, 100);
         pose.t[2] = uakd_rng_range(&rng, 600, 1200);
         CHECK_OK(uakd_render_mesh(&t, &m, &pose, &cam, &o));
     }
-    double secs = now_s() - t0;
-    fprintf(stderr, "render speed: %.0f images/s at 640x480, %d triangles, one thread (%.2f ms per image)\n",
-            frames / secs, m.num_faces, 1e3 * secs / frames);
+    double secs = now_s() - t0, cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    fprintf(stderr, "render speed: %.0f images/s wall, %.0f per CPU second, 640x480, %d triangles, one thread\n",
+            frames / secs, frames / cpu, m.num_faces);
 #if !defined(__SANITIZE_ADDRESS__)
-    CHECK(frames / secs > 50);
+    CHECK(frames / cpu > 50); /* CPU time: robust to other jobs on the machine */
 #endif
     uakd_render_target_free(&t);
 }
