@@ -183,10 +183,15 @@ static uakd_status write_bop_static(const uakd_synth_config *c, const uakd_camer
     char path[4200];
     PATHF(path, "%s/models", c->out_dir);
     UAKD_TRY(mkdir_p(path));
+    PATHF(path, "%s/models_eval", c->out_dir);
+    UAKD_TRY(mkdir_p(path));
     cJSON *info = cJSON_CreateObject();
     for (int i = 0; i < num; i++) {
         PATHF(path, "%s/models/obj_%06d.ply", c->out_dir, objs[i].obj_id);
         uakd_status st = copy_file(c->mesh_paths[i], path);
+        if (st == UAKD_OK && snprintf(path, sizeof path, "%s/models_eval/obj_%06d.ply", c->out_dir, objs[i].obj_id) <
+                                 (int)sizeof path)
+            st = copy_file(c->mesh_paths[i], path); /* the rendered mesh is also the evaluation mesh */
         if (st != UAKD_OK) {
             cJSON_Delete(info);
             return st;

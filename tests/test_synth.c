@@ -415,11 +415,14 @@ static void test_bop_round_trip(void) {
         CHECK_NEAR(cJSON_GetObjectItem(o7, "size_y")->valuedouble, 40, 0);
     }
     cJSON_Delete(mi);
-    snprintf(path, sizeof path, "%s/models/obj_000007.ply", c.out_dir);
-    uakd_mesh copy;
-    CHECK_OK(uakd_mesh_read_ply(path, &copy));
-    CHECK(copy.num_vertices == 8);
-    uakd_mesh_free(&copy);
+    const char *model_dirs[2] = {"models", "models_eval"};
+    for (int d = 0; d < 2; d++) {
+        snprintf(path, sizeof path, "%s/%s/obj_000007.ply", c.out_dir, model_dirs[d]);
+        uakd_mesh copy;
+        CHECK_OK(uakd_mesh_read_ply(path, &copy));
+        CHECK(copy.num_vertices == 8 && copy.xyz && copy.xyz[0] == -30);
+        uakd_mesh_free(&copy);
+    }
 
     /* same settings: reused; one thread into another directory: identical annotations */
     CHECK_OK(uakd_synth_run(&c, NULL, NULL, &res));

@@ -6,7 +6,8 @@
  * BOP (mesh units, normally mm):
  *   camera.json                          fx fy cx cy width height depth_scale
  *   models/obj_NNNNNN.ply                copies of the input meshes; models/models_info.json
- *                                        (diameter, min_x/y/z, size_x/y/z)
+ *                                        (diameter, min_x/y/z, size_x/y/z); models_eval/ the
+ *                                        same copies (the rendered mesh is the evaluation mesh)
  *   train/000000/  and  test/000000/     the two splits (test holds the last round(count *
  *                                        val_fraction) images; no test/ when that is 0), each:
  *     rgb/NNNNNN.jpg                     images numbered from 0 within the split
