@@ -309,7 +309,8 @@ static void random_light(uakd_rng *rng, int space, uakd_light *l) {
     l->ambient = space ? uakd_rng_range(rng, 0.05, 0.25) : uakd_rng_range(rng, 0.15, 0.45);
 }
 
-/* A random convex polygon over a random visible instance's box, filled with a random colour. */
+/* A random star-shaped polygon (corners in angular order around a centre) over a random
+ * instance's box, filled with a random colour. */
 static void add_occluder(uakd_synth_frame *f, uakd_rng *rng) {
     const uakd_synth_annot *a = &f->inst[uakd_rng_below(rng, (uint64_t)f->num_instances)];
     const int *b = a->bbox_obj;

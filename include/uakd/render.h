@@ -74,7 +74,8 @@ uakd_status uakd_distort_apply(const uakd_distort_map *m, const uakd_render_targ
 
 /* Fills the polygon pts[0..n-1] (pixel coordinates, even-odd rule, pixel centres sampled) with
  * colour (im->channels values). When ids is not NULL (im->width x im->height), the filled pixels
- * are also set to id there. Returns the number of pixels filled. */
+ * are also set to id there. Returns the number of pixels filled; n must be 3..64 (otherwise
+ * nothing is drawn and 0 is returned). */
 long uakd_fill_polygon(uakd_image *im, const double (*pts)[2], int n, const uint8_t *colour, uint16_t *ids,
                        uint16_t id);
 
