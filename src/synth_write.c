@@ -20,6 +20,7 @@
 #endif
 
 #include "uakd/synth.h"
+#include "uakd/version.h"
 
 #define MARKER "uakd_synth_done.json"
 
@@ -101,13 +102,15 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
     return h;
 }
 
-/* Everything that determines the output, as one string (threads excluded: they do not). */
+/* Everything that determines the output, as one string (threads excluded: they do not). The
+ * library version and a layout number (bumped whenever the written files change) are part of
+ * it, so a dataset written by an older uakd is regenerated. */
 static uakd_status settings_string(const uakd_synth_config *c, char **out) {
     char head[1024];
     snprintf(head, sizeof head,
-             "uakd synth v1 format=%s count=%ld val_fraction=%.17g size=%dx%d depth=%.17g:%.17g seed=%llu "
+             "uakd %s synth layout 2 format=%s count=%ld val_fraction=%.17g size=%dx%d depth=%.17g:%.17g seed=%llu "
              "per_image=%d occluders=%d noise=%.17g blur=%.17g jpeg=%d bg_dir=%s",
-             c->format == UAKD_SYNTH_BOP ? "bop" : "speedplus", c->count, c->val_fraction, c->width, c->height,
+             UAKD_VERSION_STRING, c->format == UAKD_SYNTH_BOP ? "bop" : "speedplus", c->count, c->val_fraction, c->width, c->height,
              c->depth_min, c->depth_max, (unsigned long long)c->seed, c->per_image, c->max_occluders, c->noise_sigma,
              c->blur_prob, c->jpeg_quality, c->bg_dir ? c->bg_dir : "-");
     size_t cap = strlen(head) + 1 + (size_t)c->num_meshes * 4200;
@@ -392,15 +395,30 @@ static uakd_status make_dirs(const uakd_synth_config *c, long n_train) {
     return UAKD_OK;
 }
 
+/* Shared state of the parallel loop; changed only inside the critical section. */
+typedef struct run_state {
+    uakd_status first; /* the first failure (or interruption) */
+    char message[1024];
+    int stop;          /* read by every thread before each image */
+    long done;
+} run_state;
+
+static void record_failure(run_state *rs, uakd_status st, const char *message) {
+    OMP(omp atomic write)
+    rs->stop = 1;
+    if (rs->first == UAKD_OK) {
+        rs->first = st;
+        snprintf(rs->message, sizeof rs->message, "%s", message);
+    }
+}
+
 /* Renders and writes every image; annotations into ann (count x per_image). */
 static uakd_status render_all(const uakd_synth_config *c, const uakd_synth_object *objs, int num_objs, long n_train,
                               uakd_synth_annot *ann, uakd_synth_progress_fn progress, void *user) {
     uakd_rng base;
     uakd_rng_seed(&base, c->seed);
-    uakd_status first = UAKD_OK;
-    char first_msg[1024] = "";
-    int stop = 0;
-    long done = 0;
+    run_state rs;
+    memset(&rs, 0, sizeof rs);
 #ifdef _OPENMP
     int nt = c->threads > 0 ? c->threads : omp_get_max_threads();
 #endif
@@ -412,38 +430,30 @@ static uakd_status render_all(const uakd_synth_config *c, const uakd_synth_objec
         memset(&frame, 0, sizeof frame);
         memset(&w, 0, sizeof w);
         uakd_status st = uakd_synth_renderer_new(c, objs, num_objs, &rend);
+        if (st != UAKD_OK) {
+            OMP(omp critical(uakd_synth_run))
+            record_failure(&rs, st, uakd_last_error());
+        }
         OMP(omp for schedule(dynamic, 1))
         for (long i = 0; i < c->count; i++) {
             int stopped;
             OMP(omp atomic read)
-            stopped = stop;
+            stopped = rs.stop;
             if (stopped || st != UAKD_OK) continue;
             uakd_rng rng;
             uakd_rng_split(&base, (uint64_t)i, &rng);
             st = uakd_synth_render_frame(rend, &rng, &frame);
             if (st == UAKD_OK) st = write_frame(c, i, n_train, &frame, &w);
             if (st == UAKD_OK) memcpy(&ann[i * c->per_image], frame.inst, (size_t)c->per_image * sizeof *ann);
-            OMP(omp critical(uakd_synth_progress))
+            OMP(omp critical(uakd_synth_run))
             {
-                done++;
-                if (st == UAKD_OK && progress && progress(done, c->count, user)) {
-                    OMP(omp atomic write)
-                    stop = 1;
-                    if (first == UAKD_OK) {
-                        first = UAKD_EINTERRUPTED;
-                        snprintf(first_msg, sizeof first_msg, "synth: stopped after %ld of %ld images", done, c->count);
-                    }
-                }
-            }
-        }
-        if (st != UAKD_OK) {
-            OMP(omp critical(uakd_synth_progress))
-            {
-                OMP(omp atomic write)
-                stop = 1;
-                if (first == UAKD_OK) {
-                    first = st;
-                    snprintf(first_msg, sizeof first_msg, "%s", uakd_last_error());
+                rs.done++;
+                if (st != UAKD_OK) {
+                    record_failure(&rs, st, uakd_last_error());
+                } else if (progress && progress(rs.done, c->count, user)) {
+                    char msg[128];
+                    snprintf(msg, sizeof msg, "synth: stopped after %ld of %ld images", rs.done, c->count);
+                    record_failure(&rs, UAKD_EINTERRUPTED, msg);
                 }
             }
         }
@@ -452,7 +462,7 @@ static uakd_status render_all(const uakd_synth_config *c, const uakd_synth_objec
         uakd_synth_frame_free(&frame);
         uakd_synth_renderer_free(rend);
     }
-    return first == UAKD_OK ? UAKD_OK : uakd_fail(first, "%s", first_msg);
+    return rs.first == UAKD_OK ? UAKD_OK : uakd_fail(rs.first, "%s", rs.message);
 }
 
 uakd_status uakd_synth_run(const uakd_synth_config *c, uakd_synth_progress_fn progress, void *user,

@@ -312,7 +312,14 @@ static int stop_after_two(long done, long total, void *user) {
 
 /* BOP dataset: scene_gt / scene_gt_info / masks read back equal the frames re-rendered from the
  * same seed (image i uses rng_split(seed, i)); train/test split sizes; reuse; thread independence. */
+static void remove_dirs(const char *a, const char *b, const char *c) {
+    char cmd[3200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s' '%s'", a, b, c);
+    CHECK(system(cmd) == 0);
+}
+
 static void test_bop_round_trip(void) {
+    remove_dirs(test_tmp("synth_bop"), test_tmp("synth_bop_1thread"), test_tmp("synth_bop_stopped"));
     const char *ply = test_tmp("obj_000007.ply");
     write_box_ply(ply, 30, 20, 25);
     const char *paths[1] = {ply};
@@ -455,6 +462,7 @@ static void test_bop_round_trip(void) {
  * the written r, the 11 keypoints project (through the written K and distortion) onto the
  * spacecraft rendered for that image. */
 static void test_speedplus_round_trip(void) {
+    remove_dirs(test_tmp("synth_speedplus"), test_tmp("synth_speedplus"), test_tmp("synth_speedplus"));
     uakd_synth_config c;
     uakd_synth_config_default(&c, UAKD_SYNTH_SPEEDPLUS);
     c.out_dir = test_tmp("synth_speedplus");
