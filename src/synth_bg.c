@@ -122,19 +122,26 @@ void uakd_synth_background(uakd_image *im, int kind, uakd_rng *r) {
 
 void uakd_image_add_noise(uakd_image *im, double sigma, uakd_rng *r) {
     if (!(sigma > 0)) return;
+    /* table: the noise values (|v| <= 300); sat: branch-free clamp, sat[v + 384] = clamp(v, 0, 255) */
     int16_t table[4096];
+    uint8_t sat[1024];
     for (int k = 0; k < 4096; k++) {
         double v = sigma * uakd_rng_normal(r);
-        table[k] = (int16_t)lround(fmax(-300, fmin(300, v)));
+        table[k] = (int16_t)(384 + lround(fmax(-300, fmin(300, v))));
     }
-    size_t n = (size_t)im->width * im->height * im->channels, k = 0;
-    while (k < n) {
+    for (int k = 0; k < 1024; k++) sat[k] = (uint8_t)(k < 384 ? 0 : k > 384 + 255 ? 255 : k - 384);
+    size_t n = (size_t)im->width * im->height * im->channels, bulk = n - n % 5;
+    uint8_t *d = im->data;
+    for (size_t k = 0; k < bulk; k += 5) {
         uint64_t x = uakd_rng_u64(r);
-        for (int part = 0; part < 5 && k < n; part++, k++, x >>= 12) {
-            int v = im->data[k] + table[x & 4095];
-            im->data[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
+        d[k] = sat[d[k] + table[x & 4095]];
+        d[k + 1] = sat[d[k + 1] + table[(x >> 12) & 4095]];
+        d[k + 2] = sat[d[k + 2] + table[(x >> 24) & 4095]];
+        d[k + 3] = sat[d[k + 3] + table[(x >> 36) & 4095]];
+        d[k + 4] = sat[d[k + 4] + table[(x >> 48) & 4095]];
     }
+    uint64_t x = uakd_rng_u64(r);
+    for (size_t k = bulk; k < n; k++, x >>= 12) d[k] = sat[d[k] + table[x & 4095]];
 }
 
 uakd_status uakd_image_blur3(uakd_image *im) {

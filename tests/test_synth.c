@@ -622,6 +622,30 @@ static void test_background_crops(void) {
     uakd_synth_objects_free(objs, n);
 }
 
+/* Noise has the requested mean and standard deviation; the blur spreads an impulse binomially. */
+static void test_noise_and_blur(void) {
+    uakd_image im;
+    CHECK_OK(uakd_image_alloc(&im, 200, 100, 3));
+    memset(im.data, 128, 200 * 100 * 3);
+    uakd_rng r;
+    uakd_rng_seed(&r, 2);
+    uakd_image_add_noise(&im, 10, &r);
+    double sum = 0, sq = 0;
+    int n = 200 * 100 * 3;
+    for (int k = 0; k < n; k++) {
+        sum += im.data[k];
+        sq += (im.data[k] - 128.0) * (im.data[k] - 128.0);
+    }
+    CHECK_NEAR(sum / n, 128, 0.15);
+    CHECK_NEAR(sqrt(sq / n), 10, 0.25); /* sampling error of the 4096-value table and of n values */
+    uakd_image_free(&im);
+    CHECK_OK(uakd_image_alloc(&im, 5, 5, 1));
+    im.data[12] = 255;
+    CHECK_OK(uakd_image_blur3(&im));
+    CHECK(im.data[12] == 64 && im.data[11] == 32 && im.data[7] == 32 && im.data[6] == 16 && im.data[0] == 0);
+    uakd_image_free(&im);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -668,6 +692,7 @@ int main(void) {
     RUN(test_speedplus_round_trip);
     RUN(test_rejects_bad_settings);
     RUN(test_background_crops);
+    RUN(test_noise_and_blur);
     RUN(test_frame_speed);
     return TEST_END();
 }
