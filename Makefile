@@ -20,7 +20,7 @@ BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter -Iinclude -MMD -MP
-LDLIBS  := -lcjson -lpng -lturbojpeg -lopenblas -llapacke -lpthread -lm
+LDLIBS  := -lcairo -lcjson -lpng -lturbojpeg -lopenblas -llapacke -lpthread -lm
 LDFLAGS ?=
 
 ifeq ($(WERROR),1)

@@ -3,9 +3,9 @@
 # peers (PyTorch, POT, OpenCV). Idempotent: packages already present are skipped quickly.
 set -euo pipefail
 pkgs=(
-  build-essential clang make pkg-config
+  build-essential clang libomp-dev libclang-rt-dev make pkg-config
   libdnnl-dev libopenblas-dev liblapacke-dev libcjson-dev
-  libpng-dev libturbojpeg0-dev libjpeg62-turbo-dev zlib1g-dev
+  libpng-dev libturbojpeg0-dev libjpeg62-turbo-dev zlib1g-dev libcairo2-dev fonts-dejavu-core
   python3 python3-numpy python3-torch python3-pot python3-opencv
 )
 missing=()

@@ -1,10 +1,16 @@
 /* PNG and JPEG decoding and encoding through libpng's simplified API and the TurboJPEG API.
  * JPEG decoding uses libjpeg-turbo's DCT scaling to produce 1/2, 1/4 or 1/8 size directly;
- * PNG has no such mode, so its reduced sizes come from a box filter over the full image. */
+ * PNG has no such mode, so its reduced sizes come from a box filter over the full image.
+ * Affine resampling: dst(p') = src(M p'), bilinear (weights (1-fx)(1-fy), fx(1-fy), (1-fx)fy, fx fy
+ * of the 4 neighbours) or nearest (round half up), out-of-image neighbours read as a fill value.
+ * The decoded-image cache is a chained hash table (FNV-1a of the path) under one mutex; decoding
+ * happens outside the lock, and a racing duplicate insert keeps the first copy. */
 #include "uakd/image.h"
 
 #include <limits.h>
+#include <math.h>
 #include <png.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,4 +253,187 @@ uakd_status uakd_image_write(const char *path, const uakd_image *im, int jpeg_qu
         return st;
     }
     return uakd_fail(UAKD_EINVAL, "%s: unknown image extension; use .png, .jpg or .jpeg", path);
+}
+
+uakd_status uakd_image_warp_affine(const uakd_image *src, const double M[6], int nearest, uint8_t fill,
+                                   uakd_image *dst) {
+    if (!src || !src->data || !dst || !dst->data || src->channels != dst->channels)
+        return uakd_fail(UAKD_EINVAL, "image warp: source and destination must be allocated with equal channels");
+    for (int k = 0; k < 6; k++)
+        if (!isfinite(M[k])) return uakd_fail(UAKD_EINVAL, "image warp: non-finite affine");
+    const int w = src->width, h = src->height, c = src->channels;
+    for (int y = 0; y < dst->height; y++) {
+        uint8_t *out = dst->data + (size_t)y * dst->width * c;
+        for (int x = 0; x < dst->width; x++, out += c) {
+            double sx = M[0] * x + M[1] * y + M[2], sy = M[3] * x + M[4] * y + M[5];
+            if (nearest) {
+                double fx = floor(sx + 0.5), fy = floor(sy + 0.5);
+                if (fx < 0 || fy < 0 || fx >= w || fy >= h) {
+                    memset(out, fill, (size_t)c);
+                } else {
+                    memcpy(out, src->data + ((size_t)fy * w + (size_t)fx) * c, (size_t)c);
+                }
+                continue;
+            }
+            if (!(sx > -1 && sy > -1 && sx < w && sy < h)) {
+                memset(out, fill, (size_t)c);
+                continue;
+            }
+            int x0 = (int)floor(sx), y0 = (int)floor(sy);
+            double ax = sx - x0, ay = sy - y0;
+            if (x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h) { /* all four neighbours inside */
+                const uint8_t *p0 = src->data + ((size_t)y0 * w + x0) * c, *p1 = p0 + (size_t)w * c;
+                for (int k = 0; k < c; k++) {
+                    double top = p0[k] + ax * (p0[k + c] - p0[k]), bot = p1[k] + ax * (p1[k + c] - p1[k]);
+                    out[k] = (uint8_t)(top + ay * (bot - top) + 0.5);
+                }
+                continue;
+            }
+            const double wts[4] = {(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay};
+            const int xs[4] = {x0, x0 + 1, x0, x0 + 1}, ys[4] = {y0, y0, y0 + 1, y0 + 1};
+            for (int k = 0; k < c; k++) {
+                double v = 0;
+                for (int n = 0; n < 4; n++) {
+                    int inside = xs[n] >= 0 && ys[n] >= 0 && xs[n] < w && ys[n] < h;
+                    v += wts[n] * (inside ? src->data[((size_t)ys[n] * w + xs[n]) * c + k] : fill);
+                }
+                out[k] = (uint8_t)(v + 0.5);
+            }
+        }
+    }
+    return UAKD_OK;
+}
+
+typedef struct cache_entry {
+    struct cache_entry *next;
+    char *path;
+    int channels, scale;
+    uakd_image image;
+} cache_entry;
+
+struct uakd_image_cache {
+    pthread_mutex_t mu;
+    cache_entry **buckets;
+    size_t num_buckets, count, bytes, max_bytes;
+    long hits, misses;
+};
+
+static size_t hash_key(const char *path, int channels, int scale) {
+    uint64_t h = 1469598103934665603ull;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) h = (h ^ *p) * 1099511628211ull;
+    h = (h ^ (uint64_t)channels) * 1099511628211ull;
+    h = (h ^ (uint64_t)scale) * 1099511628211ull;
+    return (size_t)h;
+}
+
+uakd_status uakd_image_cache_new(size_t max_bytes, uakd_image_cache **out) {
+    *out = NULL;
+    uakd_image_cache *c = calloc(1, sizeof *c);
+    if (c) c->buckets = calloc(1024, sizeof *c->buckets);
+    if (!c || !c->buckets) {
+        free(c);
+        return uakd_fail(UAKD_ENOMEM, "image cache: out of memory");
+    }
+    c->num_buckets = 1024;
+    c->max_bytes = max_bytes;
+    pthread_mutex_init(&c->mu, NULL);
+    *out = c;
+    return UAKD_OK;
+}
+
+void uakd_image_cache_free(uakd_image_cache *c) {
+    if (!c) return;
+    for (size_t b = 0; b < c->num_buckets; b++)
+        for (cache_entry *e = c->buckets[b], *n; e; e = n) {
+            n = e->next;
+            uakd_image_free(&e->image);
+            free(e->path);
+            free(e);
+        }
+    free(c->buckets);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static cache_entry *cache_find(uakd_image_cache *c, size_t h, const char *path, int channels, int scale) {
+    for (cache_entry *e = c->buckets[h % c->num_buckets]; e; e = e->next)
+        if (e->channels == channels && e->scale == scale && strcmp(e->path, path) == 0) return e;
+    return NULL;
+}
+
+/* With the lock held: doubles the bucket array when the load exceeds 1 (failure just keeps it). */
+static void cache_grow(uakd_image_cache *c) {
+    if (c->count < c->num_buckets) return;
+    size_t n = 2 * c->num_buckets;
+    cache_entry **nb = calloc(n, sizeof *nb);
+    if (!nb) return;
+    for (size_t b = 0; b < c->num_buckets; b++)
+        for (cache_entry *e = c->buckets[b], *next; e; e = next) {
+            next = e->next;
+            size_t h = hash_key(e->path, e->channels, e->scale) % n;
+            e->next = nb[h];
+            nb[h] = e;
+        }
+    free(c->buckets);
+    c->buckets = nb;
+    c->num_buckets = n;
+}
+
+uakd_status uakd_image_cache_read(uakd_image_cache *c, const char *path, int channels, int scale_denom,
+                                  uakd_image *tmp, const uakd_image **out) {
+    memset(tmp, 0, sizeof *tmp);
+    *out = NULL;
+    if (!c) {
+        UAKD_TRY(uakd_image_read(path, channels, scale_denom, tmp));
+        *out = tmp;
+        return UAKD_OK;
+    }
+    size_t h = hash_key(path, channels, scale_denom);
+    pthread_mutex_lock(&c->mu);
+    cache_entry *e = cache_find(c, h, path, channels, scale_denom);
+    if (e) c->hits++;
+    else c->misses++;
+    pthread_mutex_unlock(&c->mu);
+    if (e) {
+        *out = &e->image;
+        return UAKD_OK;
+    }
+    UAKD_TRY(uakd_image_read(path, channels, scale_denom, tmp));
+    *out = tmp;
+    size_t bytes = (size_t)tmp->width * tmp->height * tmp->channels;
+    pthread_mutex_lock(&c->mu);
+    e = cache_find(c, h, path, channels, scale_denom);
+    if (e) { /* another thread inserted it meanwhile */
+        uakd_image_free(tmp);
+        *out = &e->image;
+    } else if (c->bytes + bytes <= c->max_bytes) {
+        cache_entry *n = calloc(1, sizeof *n);
+        char *p = strdup(path);
+        if (n && p) {
+            n->path = p;
+            n->channels = channels;
+            n->scale = scale_denom;
+            n->image = *tmp;
+            memset(tmp, 0, sizeof *tmp);
+            n->next = c->buckets[h % c->num_buckets];
+            c->buckets[h % c->num_buckets] = n;
+            c->count++;
+            c->bytes += bytes;
+            *out = &n->image;
+            cache_grow(c);
+        } else {
+            free(n);
+            free(p);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return UAKD_OK;
+}
+
+void uakd_image_cache_stats(uakd_image_cache *c, long *hits, long *misses, size_t *bytes) {
+    pthread_mutex_lock(&c->mu);
+    if (hits) *hits = c->hits;
+    if (misses) *misses = c->misses;
+    if (bytes) *bytes = c->bytes;
+    pthread_mutex_unlock(&c->mu);
 }

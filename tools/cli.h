@@ -30,6 +30,7 @@ int uakd_cli_parse_long(const char *cmd, const char *opt, const char *s, long lo
 int uakd_cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 
 int uakd_cmd_version(int argc, char **argv);
+int uakd_cmd_data(int argc, char **argv);
 int uakd_cmd_synth(int argc, char **argv);
 
 #endif
