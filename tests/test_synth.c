@@ -1,11 +1,13 @@
 /* Tests of synthetic data: the Tango mesh against the official keypoints file, pose sampling,
  * masks against projected meshes, and BOP / SPEED+ datasets written to disk and read back with
- * cJSON (poses, boxes, pixel counts, masks, the SPEED+ quaternion convention), reuse of a
- * finished dataset, thread-count independence, interruption and bad settings. */
+ * cJSON (poses, boxes, pixel counts, masks, the SPEED+ quaternion convention) and with the
+ * dataset loaders, reuse of a finished dataset, thread-count independence, interruption and bad
+ * settings. */
 #include <cjson/cJSON.h>
 #include <time.h>
 
 #include "test.h"
+#include "uakd/dataset.h"
 #include "uakd/image.h"
 #include "uakd/synth.h"
 
@@ -543,6 +545,100 @@ static void test_speedplus_round_trip(void) {
     uakd_synth_objects_free(objs, n);
 }
 
+/* The dataset loaders (uakd/dataset.h) read what synth writes: BOP instances with their poses,
+ * boxes, visibility and masks equal to the re-rendered frames; SPEED+ poses and camera. */
+static void test_loaders_read_synth(void) {
+    remove_dirs(test_tmp("synth_bop_ld"), test_tmp("synth_sp_ld"), test_tmp("synth_sp_ld"));
+    const char *ply = test_tmp("obj_000003.ply");
+    write_box_ply(ply, 30, 20, 25);
+    const char *paths[1] = {ply};
+    uakd_synth_config c;
+    uakd_synth_config_default(&c, UAKD_SYNTH_BOP);
+    c.mesh_paths = paths;
+    c.num_meshes = 1;
+    c.out_dir = test_tmp("synth_bop_ld");
+    c.count = 4;
+    c.val_fraction = 0.25;
+    c.width = 160;
+    c.height = 120;
+    c.depth_min = 300;
+    c.depth_max = 500;
+    c.per_image = 2;
+    c.seed = 3;
+    uakd_synth_result res;
+    CHECK_OK(uakd_synth_run(&c, NULL, NULL, &res));
+    uakd_dataset *ds = NULL;
+    CHECK_OK(uakd_dataset_load_bop(c.out_dir, "train", NULL, &ds));
+    uakd_synth_object *objs;
+    int n;
+    CHECK_OK(uakd_synth_objects_load(&c, &objs, &n));
+    uakd_synth_renderer *r;
+    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
+    uakd_synth_frame f;
+    memset(&f, 0, sizeof f);
+    uakd_rng base;
+    uakd_rng_seed(&base, 3);
+    CHECK(ds && ds->num_instances == 3 * 2 && ds->num_objects == 1 && ds->width == 160);
+    for (int i = 0; ds && i < ds->num_instances; i++) {
+        const uakd_instance *in = &ds->instances[i];
+        uakd_rng rng;
+        uakd_rng_split(&base, (uint64_t)in->image_id, &rng);
+        CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
+        const uakd_synth_annot *a = &f.inst[in->gt_index];
+        CHECK(in->obj_id == 3 && in->mask_path != NULL);
+        for (int k = 0; k < 9; k++) CHECK_NEAR(in->pose.R[k], a->pose.R[k], 1e-12);
+        for (int k = 0; k < 3; k++) CHECK(in->pose.t[k] == a->pose.t[k]);
+        for (int k = 0; k < 4; k++) CHECK(in->bbox_obj[k] == a->bbox_obj[k] && in->bbox_visib[k] == a->bbox_visib[k]);
+        CHECK_NEAR(in->visib_fract, (double)a->px_count_visib / a->px_count_all, 1e-15);
+        /* the object's keypoints (box corners) project onto its whole silhouette's box (2 px) */
+        const uakd_object_info *o = &ds->objects[in->object];
+        uakd_camera cam = {in->K[0], in->K[4], in->K[2], in->K[5], {0}};
+        for (int k = 0; k < o->num_keypoints; k++) {
+            double uv[2];
+            CHECK(uakd_camera_project(&cam, &in->pose, o->keypoints[k], uv));
+            CHECK(uv[0] >= in->bbox_obj[0] - 2 && uv[0] <= in->bbox_obj[0] + in->bbox_obj[2] + 1 &&
+                  uv[1] >= in->bbox_obj[1] - 2 && uv[1] <= in->bbox_obj[1] + in->bbox_obj[3] + 1);
+        }
+    }
+    uakd_dataset_free(ds);
+    uakd_synth_frame_free(&f);
+    uakd_synth_renderer_free(r);
+    uakd_synth_objects_free(objs, n);
+
+    uakd_synth_config_default(&c, UAKD_SYNTH_SPEEDPLUS);
+    c.out_dir = test_tmp("synth_sp_ld");
+    c.count = 3;
+    c.val_fraction = 0;
+    c.width = 240;
+    c.height = 150;
+    c.depth_min = 5;
+    c.depth_max = 8;
+    c.seed = 4;
+    CHECK_OK(uakd_synth_run(&c, NULL, NULL, &res));
+    CHECK_OK(uakd_synth_objects_load(&c, &objs, &n));
+    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
+    uakd_rng_seed(&base, 4);
+    CHECK_OK(uakd_dataset_load_speedplus(c.out_dir, "synthetic", "train",
+                                         test_shared("data/speedplus/tangoPoints.transcribed.csv"), &ds));
+    uakd_camera cam;
+    uakd_synth_camera(&c, &cam);
+    CHECK(ds && ds->num_instances == 3 && ds->width == 240 && ds->height == 150);
+    for (int i = 0; ds && i < ds->num_instances; i++) {
+        const uakd_instance *in = &ds->instances[i];
+        for (int k = 0; k < 5; k++) CHECK(ds->dist[k] == cam.dist[k]);
+        CHECK(in->K[0] == cam.fx && in->K[2] == cam.cx);
+        uakd_rng rng;
+        uakd_rng_split(&base, (uint64_t)i, &rng);
+        CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
+        for (int k = 0; k < 9; k++) CHECK_NEAR(in->pose.R[k], f.inst[0].pose.R[k], 1e-12);
+        for (int k = 0; k < 3; k++) CHECK(in->pose.t[k] == f.inst[0].pose.t[k]);
+    }
+    uakd_dataset_free(ds);
+    uakd_synth_frame_free(&f);
+    uakd_synth_renderer_free(r);
+    uakd_synth_objects_free(objs, n);
+}
+
 static void test_rejects_bad_settings(void) {
     uakd_synth_config c;
     uakd_synth_result res;
@@ -690,6 +786,7 @@ int main(void) {
     RUN(test_box_mask_matches_projection);
     RUN(test_bop_round_trip);
     RUN(test_speedplus_round_trip);
+    RUN(test_loaders_read_synth);
     RUN(test_rejects_bad_settings);
     RUN(test_background_crops);
     RUN(test_noise_and_blur);
