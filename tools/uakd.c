@@ -8,6 +8,7 @@
 static const uakd_cli_command commands[] = {
     {"version", "print the version and build features", uakd_cmd_version},
     {"data", "inspect a BOP or SPEED+ dataset, write splits and example crops", uakd_cmd_data},
+    {"synth", "render a synthetic BOP or SPEED+ dataset", uakd_cmd_synth},
 };
 
 static void usage(FILE *f) {
