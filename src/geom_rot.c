@@ -7,7 +7,8 @@
  * Angular distance of A and B: the angle of A^T B, 2 atan2(|v|, |w|) of its quaternion.
  * Undistortion inverts the OpenCV model x_d = D(x) (see geom_basic.c): OpenCV's fixed-point
  * iteration x <- (x_d - tangential(x)) / radial(x) gives a start, Newton's method with the 2x2
- * Jacobian of D finishes to machine precision. */
+ * Jacobian of D finishes to machine precision. A root is accepted only if D's Jacobian determinant
+ * stays positive along the segment from the principal point to it (no fold of the model). */
 #include <math.h>
 #include <string.h>
 
@@ -119,6 +120,10 @@ uakd_status uakd_camera_undistort(const uakd_camera *cam, int n, const double *u
         if (!ok) {
             distort(d, x, y, f, NULL);
             ok = isfinite(x) && isfinite(y) && fabs(f[0] - xd) + fabs(f[1] - yd) < 1e-10;
+        }
+        for (int k = 1; k <= 8 && ok; k++) { /* a root past a fold of the model is not the physical one */
+            distort(d, x * k / 8, y * k / 8, f, J);
+            ok = J[0] * J[3] - J[1] * J[2] > 0;
         }
         if (!ok)
             return uakd_fail(UAKD_EDEGENERATE,
