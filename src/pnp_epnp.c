@@ -9,8 +9,8 @@
  * from the distances between control points, |c_a - c_b|^2 = |C_a - C_b|^2, first linearised in
  * the products b_k b_l (several approximations), then by Gauss-Newton. Each candidate gives
  * camera points p_i = sum_j a_ij c_j (sign chosen for positive depth), and R, t come from the
- * absolute orientation of (X_i, p_i) (nearest rotation to the cross-covariance). The candidate
- * with the least weighted reprojection error in normalised coordinates wins. */
+ * absolute orientation of (X_i, p_i) (nearest rotation to the cross-covariance). Candidates are
+ * ranked by their weighted reprojection error in normalised coordinates. */
 #include <lapacke.h>
 #include <math.h>
 #include <string.h>
@@ -212,7 +212,8 @@ static void refine_betas(int rows, int N, const double L[6][10], const double *r
     }
 }
 
-uakd_status uakd_pnp_epnp(const double *X, const double *xy, const double *w, const int *idx, int m, uakd_pose *pose) {
+uakd_status uakd_pnp_epnp(const double *X, const double *xy, const double *w, const int *idx, int m, uakd_pose cand[4],
+                          int *ncand) {
     for (int k = 0; k < m; k++) {
         int i = point_index(idx, k);
         if (w && !(w[i] >= 0 && isfinite(w[i])))
@@ -262,8 +263,8 @@ uakd_status uakd_pnp_epnp(const double *X, const double *xy, const double *w, co
             rho[rows] = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
         }
 
-    double best = INFINITY;
-    uakd_pose cand;
+    double errs[4];
+    int nc = 0;
     for (int approx = 0; approx < 4; approx++) {
         double beta[4] = {0, 0, 0, 0}, x[5];
         int N;
@@ -304,13 +305,19 @@ uakd_status uakd_pnp_epnp(const double *X, const double *xy, const double *w, co
         for (int j = 0; j < f.nc; j++)
             for (int c = 0; c < 3; c++)
                 for (int k = 0; k < N; k++) cc[j][c] += beta[k] * v[k][3 * j + c];
-        double err = pose_from_control(&f, cc, X, xy, w, idx, m, &cand);
-        if (err < best) {
-            best = err;
-            *pose = cand;
+        uakd_pose p;
+        double err = pose_from_control(&f, cc, X, xy, w, idx, m, &p);
+        if (!isfinite(err)) continue;
+        int k = nc++; /* insertion by error, best first */
+        for (; k > 0 && errs[k - 1] > err; k--) {
+            errs[k] = errs[k - 1];
+            cand[k] = cand[k - 1];
         }
+        errs[k] = err;
+        cand[k] = p;
     }
-    if (!isfinite(best))
+    *ncand = nc;
+    if (nc == 0)
         return uakd_fail(UAKD_EDEGENERATE, "EPnP: no solution puts the points in front of the camera");
     return UAKD_OK;
 }

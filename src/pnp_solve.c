@@ -207,12 +207,68 @@ static uakd_status refine_checked(const uakd_camera *cam, const double *X, const
     return UAKD_OK;
 }
 
-/* EPnP on xy then LM on uv, over the listed points. */
+/* Starts for LM: the EPnP candidates, and, with few points (m <= 50, where noise can put every
+ * EPnP candidate in the basin of a pose turned by about 180 degrees), the best candidate turned by
+ * 180 degrees about each model axis through the points' centroid. Returns the count. */
+static int lm_starts(const double *X, const double *w, const int *idx, int m, const uakd_pose *cand, int nc,
+                     uakd_pose starts[7]) {
+    int ns = 0;
+    for (int c = 0; c < nc; c++) {
+        int seen = 0;
+        for (int d = 0; d < ns; d++) /* skip a candidate that is the same pose as an earlier one */
+            seen |= uakd_rot_distance(cand[c].R, starts[d].R) < 1e-6 &&
+                    fabs(cand[c].t[2] - starts[d].t[2]) < 1e-6 * fabs(starts[d].t[2]);
+        if (!seen) starts[ns++] = cand[c];
+    }
+    if (m > 50) return ns;
+    double c0[3] = {0, 0, 0}, a[3];
+    int used = 0;
+    for (int k = 0; k < m; k++) {
+        int i = point_index(idx, k);
+        if (w && w[i] == 0) continue;
+        for (int j = 0; j < 3; j++) c0[j] += X[3 * i + j];
+        used++;
+    }
+    for (int j = 0; j < 3; j++) c0[j] /= used;
+    uakd_mat3_vec(cand[0].R, c0, a);
+    for (int axis = 0; axis < 3; axis++) { /* R' = R F, t' = t + R c0 - R' c0 keeps the centroid */
+        double F[9] = {-1, 0, 0, 0, -1, 0, 0, 0, -1}, b[3];
+        F[4 * axis] = 1;
+        uakd_pose *s = &starts[ns++];
+        uakd_mat3_mul(cand[0].R, F, s->R);
+        uakd_mat3_vec(s->R, c0, b);
+        for (int j = 0; j < 3; j++) s->t[j] = cand[0].t[j] + a[j] - b[j];
+    }
+    return ns;
+}
+
+/* EPnP on xy then LM on uv from each start, over the listed points; the lowest cost wins. */
 static uakd_status fit_checked(const uakd_camera *cam, const double *X, const double *uv, const double *xy,
-                              const double *w, const int *idx, int m, const uakd_pnp_options *opt, uakd_pnp_result *out) {
-    uakd_pose p;
-    UAKD_TRY(uakd_pnp_epnp(X, xy, w, idx, m, &p));
-    return refine_checked(cam, X, uv, w, idx, m, opt, p, out);
+                               const double *w, const int *idx, int m, const uakd_pnp_options *opt, uakd_pnp_result *out) {
+    uakd_pose cand[4], starts[7];
+    int nc;
+    UAKD_TRY(uakd_pnp_epnp(X, xy, w, idx, m, cand, &nc));
+    int ns = lm_starts(X, w, idx, m, cand, nc, starts);
+    uakd_status st = UAKD_EDEGENERATE;
+    double best = INFINITY;
+    for (int c = 0; c < ns; c++) {
+        uakd_pnp_result r;
+        uakd_status s = refine_checked(cam, X, uv, w, idx, m, opt, starts[c], &r);
+        if (s != UAKD_OK) {
+            if (st != UAKD_OK && c == 0) st = s; /* keep the best EPnP candidate's message */
+            continue;
+        }
+        double cost, sse;
+        int used;
+        accumulate(cam, X, uv, w, idx, m, &r.pose, &cost, &sse, &used, NULL, NULL);
+        if (cost < best) {
+            best = cost;
+            *out = r;
+            st = UAKD_OK;
+        }
+    }
+    if (st == UAKD_OK) uakd_clear_error();
+    return st;
 }
 
 /* Checks the inputs shared by solve and RANSAC. */
@@ -328,8 +384,10 @@ uakd_status uakd_pnp_ransac(const uakd_camera *cam, int n, const double *X, cons
                 for (int b = 0; b < a; b++) dup |= s[b] == s[a];
             } while (dup);
         }
-        uakd_pose p;
-        if (uakd_pnp_epnp(X, xy, w, s, ss, &p) != UAKD_OK) continue;
+        uakd_pose cand[4];
+        int nc;
+        if (uakd_pnp_epnp(X, xy, w, s, ss, cand, &nc) != UAKD_OK) continue;
+        uakd_pose p = cand[0];
         double score;
         int k = find_inliers(cam, X, uv, pool, np, ro->threshold_px, &p, in, &score);
         if (score < best_score && k >= ss) {

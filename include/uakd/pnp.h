@@ -42,8 +42,11 @@ void uakd_pnp_default_options(uakd_pnp_options *o);
 void uakd_ransac_default_options(uakd_ransac_options *o);
 
 /* EPnP alone on undistorted normalised coordinates xy (n x 2, x/z and y/z) of the points listed
- * in idx (m indices; idx NULL means all n = m points). No refinement. Allocation-free. */
-uakd_status uakd_pnp_epnp(const double *X, const double *xy, const double *w, const int *idx, int m, uakd_pose *pose);
+ * in idx (m indices; idx NULL means all n = m points). No refinement. Allocation-free. Writes
+ * its candidate poses (one per approximation of the null-space combination, each with every
+ * point in front of the camera) ranked by reprojection error, best first: *ncand in [1, 4]. */
+uakd_status uakd_pnp_epnp(const double *X, const double *xy, const double *w, const int *idx, int m, uakd_pose cand[4],
+                          int *ncand);
 
 /* Levenberg-Marquardt refinement of pose (in/out) on the weighted pixel reprojection error of
  * the points listed in idx (m of them; NULL = all). rmse_px and iterations may be NULL. */
@@ -51,7 +54,8 @@ uakd_status uakd_pnp_refine(const uakd_camera *cam, const double *X, const doubl
                             const int *idx, int m, const uakd_pnp_options *opt, uakd_pose *pose, double *rmse_px,
                             int *iterations);
 
-/* EPnP + LM on all points with non-zero weight. opt may be NULL (defaults). */
+/* EPnP + LM on all points with non-zero weight: every distinct EPnP candidate is refined and the
+ * lowest cost wins. opt may be NULL (defaults). */
 uakd_status uakd_pnp_solve(const uakd_camera *cam, int n, const double *X, const double *uv, const double *w,
                            const uakd_pnp_options *opt, uakd_pnp_result *out);
 
