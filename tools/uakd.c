@@ -7,6 +7,7 @@
 
 static const uakd_cli_command commands[] = {
     {"version", "print the version and build features", uakd_cmd_version},
+    {"pnp", "pose from 3D-2D correspondences (JSON in, JSON out)", uakd_cmd_pnp},
 };
 
 static void usage(FILE *f) {
