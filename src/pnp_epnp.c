@@ -9,7 +9,7 @@
  * from the distances between control points, |c_a - c_b|^2 = |C_a - C_b|^2, first linearised in
  * the products b_k b_l (several approximations), then by Gauss-Newton. Each candidate gives
  * camera points p_i = sum_j a_ij c_j (sign chosen for positive depth), and R, t come from the
- * absolute orientation of (X_i, p_i) (nearest rotation to the cross-covariance). Candidates are
+ * absolute orientation of (X_i, p_i) (Horn's quaternion method). Candidates are
  * ranked by their weighted reprojection error in normalised coordinates. */
 #include <lapacke.h>
 #include <math.h>
@@ -120,7 +120,16 @@ static double pose_from_control(const frame *f, const double cc[4][3], const dou
     }
     for (int i = 0; i < 9; i++)
         if (!isfinite(H[i])) return INFINITY;
-    if (uakd_rot_orthonormalize(H, out->R, NULL) != UAKD_OK) return INFINITY;
+    /* Horn's closed form: with S_ab = sum X_a p_b = H[b][a], the rotation's quaternion is the
+     * eigenvector of the largest eigenvalue of this symmetric 4x4 matrix. */
+    double Sxx = H[0], Syx = H[1], Szx = H[2], Sxy = H[3], Syy = H[4], Szy = H[5], Sxz = H[6], Syz = H[7], Szz = H[8];
+    double N[16] = {Sxx + Syy + Szz, Syz - Szy,        Szx - Sxz,        Sxy - Syx,
+                    Syz - Szy,       Sxx - Syy - Szz,  Sxy + Syx,        Szx + Sxz,
+                    Szx - Sxz,       Sxy + Syx,        -Sxx + Syy - Szz, Syz + Szy,
+                    Sxy - Syx,       Szx + Sxz,        Syz + Szy,        -Sxx - Syy + Szz};
+    double ev[4];
+    if (sym_eig(4, N, ev) != 0) return INFINITY;
+    uakd_quat_to_rot(N + 12, out->R);
     double rx[3];
     uakd_mat3_vec(out->R, xc, rx);
     for (int a = 0; a < 3; a++) out->t[a] = pc[a] - rx[a];

@@ -148,11 +148,17 @@ uakd_status uakd_pnp_refine(const uakd_camera *cam, const double *X, const doubl
         int solved = cholesky6(A, d);
         double tn = sqrt(p.t[0] * p.t[0] + p.t[1] * p.t[1] + p.t[2] * p.t[2]) + 1e-300;
         double step = fmax(sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]), sqrt(d[3] * d[3] + d[4] * d[4] + d[5] * d[5]) / tn);
-        if (solved && (apply_step(&p, d, &q), accumulate(cam, X, uv, w, idx, m, &q, &cq, NULL, NULL, NULL, NULL)) &&
+        double qJtJ[36], qJtr[6], qsse;
+        int qused;
+        if (solved && (apply_step(&p, d, &q), accumulate(cam, X, uv, w, idx, m, &q, &cq, &qsse, &qused, qJtJ, qJtr)) &&
             cq < cost) {
             double rel = (cost - cq) / cost;
             p = q;
-            accumulate(cam, X, uv, w, idx, m, &p, &cost, &sse, &used, JtJ, Jtr);
+            cost = cq;
+            sse = qsse;
+            used = qused;
+            memcpy(JtJ, qJtJ, sizeof JtJ);
+            memcpy(Jtr, qJtr, sizeof Jtr);
             lambda = fmax(lambda / 10, 1e-12);
             if (rel < 1e-12 || step < 1e-13) converged = 1;
         } else {
@@ -215,9 +221,9 @@ static int lm_starts(const double *X, const double *w, const int *idx, int m, co
     int ns = 0;
     for (int c = 0; c < nc; c++) {
         int seen = 0;
-        for (int d = 0; d < ns; d++) /* skip a candidate that is the same pose as an earlier one */
-            seen |= uakd_rot_distance(cand[c].R, starts[d].R) < 1e-6 &&
-                    fabs(cand[c].t[2] - starts[d].t[2]) < 1e-6 * fabs(starts[d].t[2]);
+        for (int d = 0; d < ns; d++) /* skip a candidate within 0.6 deg and 1% depth of an earlier one */
+            seen |= uakd_rot_distance(cand[c].R, starts[d].R) < 1e-2 &&
+                    fabs(cand[c].t[2] - starts[d].t[2]) < 1e-2 * fabs(starts[d].t[2]);
         if (!seen) starts[ns++] = cand[c];
     }
     if (m > 50) return ns;
