@@ -7,7 +7,8 @@
  * sum_j a_ij (c_jy - v c_jz) = 0 (rows scaled by sqrt(w_i)). The solution lies in the span of the
  * N eigenvectors v_k of M^T M with the smallest eigenvalues, c = sum_k b_k v_k; the b_k are found
  * from the distances between control points, |c_a - c_b|^2 = |C_a - C_b|^2, first linearised in
- * the products b_k b_l (several approximations), then by Gauss-Newton. Each candidate gives
+ * the products b_k b_l (approximations N = 2, 3 and 4; N = 1 and 2 for planar points), then
+ * refined by Gauss-Newton on all betas (4, or the approximation's N for planar points). Each candidate gives
  * camera points p_i = sum_j a_ij c_j (sign chosen for positive depth), and R, t come from the
  * absolute orientation of (X_i, p_i) (Horn's quaternion method). Candidates are
  * ranked by their weighted reprojection error in normalised coordinates. */
@@ -80,48 +81,22 @@ static void alphas(const frame *f, const double *Xi, double al[4]) {
     }
 }
 
-/* Absolute orientation: R, t minimising sum |R X_i + t - p_i|^2; returns the weighted squared
- * reprojection error in normalised coordinates, or INFINITY when the candidate is unusable. */
+/* Absolute orientation of the camera-frame control points cc against the model ones: since the
+ * model points' alphas have mean (1, 0, 0, 0) and sum_i alpha_ij (X_i - C_0) = m s_j e_j, the
+ * camera points' centroid is c_0 and their cross-covariance with the model points is
+ * proportional to H = sum_{j >= 1} (c_j - c_0)(C_j - C_0)^T, so R needs no pass over the points:
+ * Horn's closed form gives it (with S_ab = H[b][a], the quaternion is the eigenvector of the
+ * largest eigenvalue of the symmetric 4x4 matrix N below), t = c_0 - R C_0. The sign of cc is
+ * chosen for positive mean depth. Returns the weighted squared reprojection error in normalised
+ * coordinates, or INFINITY when a point is not in front of the camera. */
 static double pose_from_control(const frame *f, const double cc[4][3], const double *X, const double *xy,
                                 const double *w, const int *idx, int m, uakd_pose *out) {
-    double pc[3] = {0}, xc[3] = {0}, H[9] = {0};
-    int used = 0;
-    double depth = 0;
-    for (int k = 0; k < m; k++) {
-        int i = point_index(idx, k);
-        if (w && w[i] == 0) continue;
-        double al[4], p[3] = {0, 0, 0};
-        alphas(f, X + 3 * i, al);
-        for (int j = 0; j < f->nc; j++)
-            for (int a = 0; a < 3; a++) p[a] += al[j] * cc[j][a];
-        depth += p[2];
-        used++;
-    }
-    double sign = depth < 0 ? -1 : 1;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int k = 0; k < m; k++) {
-            int i = point_index(idx, k);
-            if (w && w[i] == 0) continue;
-            double al[4], p[3] = {0, 0, 0};
-            alphas(f, X + 3 * i, al);
-            for (int j = 0; j < f->nc; j++)
-                for (int a = 0; a < 3; a++) p[a] += sign * al[j] * cc[j][a];
-            const double *Xi = X + 3 * i;
-            if (pass == 0) {
-                for (int a = 0; a < 3; a++) {
-                    pc[a] += p[a] / used;
-                    xc[a] += Xi[a] / used;
-                }
-            } else {
-                for (int a = 0; a < 3; a++)
-                    for (int b = 0; b < 3; b++) H[3 * a + b] += (p[a] - pc[a]) * (Xi[b] - xc[b]);
-            }
-        }
-    }
+    double sign = cc[0][2] < 0 ? -1 : 1, H[9] = {0};
+    for (int j = 1; j < f->nc; j++)
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++) H[3 * a + b] += sign * (cc[j][a] - cc[0][a]) * (f->cw[j][b] - f->cw[0][b]);
     for (int i = 0; i < 9; i++)
         if (!isfinite(H[i])) return INFINITY;
-    /* Horn's closed form: with S_ab = sum X_a p_b = H[b][a], the rotation's quaternion is the
-     * eigenvector of the largest eigenvalue of this symmetric 4x4 matrix. */
     double Sxx = H[0], Syx = H[1], Szx = H[2], Sxy = H[3], Syy = H[4], Szy = H[5], Sxz = H[6], Syz = H[7], Szz = H[8];
     double N[16] = {Sxx + Syy + Szz, Syz - Szy,        Szx - Sxz,        Sxy - Syx,
                     Syz - Szy,       Sxx - Syy - Szz,  Sxy + Syx,        Szx + Sxz,
@@ -131,8 +106,8 @@ static double pose_from_control(const frame *f, const double cc[4][3], const dou
     if (sym_eig(4, N, ev) != 0) return INFINITY;
     uakd_quat_to_rot(N + 12, out->R);
     double rx[3];
-    uakd_mat3_vec(out->R, xc, rx);
-    for (int a = 0; a < 3; a++) out->t[a] = pc[a] - rx[a];
+    uakd_mat3_vec(out->R, f->cw[0], rx);
+    for (int a = 0; a < 3; a++) out->t[a] = sign * cc[0][a] - rx[a];
     double err = 0;
     for (int k = 0; k < m; k++) {
         int i = point_index(idx, k);
@@ -235,24 +210,29 @@ uakd_status uakd_pnp_epnp(const double *X, const double *xy, const double *w, co
     frame f = {0};
     UAKD_TRY(choose_frame(X, w, idx, m, &f));
     int dim = 3 * f.nc;
-    double MtM[144] = {0};
+    /* M^T M has 3x3 blocks (j, k) = sum_i w_i a_ij a_ik [[1, 0, -u], [0, 1, -v], [-u, -v, u^2 + v^2]]:
+     * accumulate the four weighted sums of a_ij a_ik, then expand. */
+    double S[4][4][4] = {{{0}}}; /* [j][k][1, u, v, u^2 + v^2] */
     for (int k = 0; k < m; k++) {
         int i = point_index(idx, k);
         double wi = w ? w[i] : 1;
         if (wi == 0) continue;
-        double al[4], r1[12] = {0}, r2[12] = {0};
+        double al[4], u = xy[2 * i], v = xy[2 * i + 1], g[4] = {wi, wi * u, wi * v, wi * (u * u + v * v)};
         alphas(&f, X + 3 * i, al);
-        for (int j = 0; j < f.nc; j++) {
-            r1[3 * j] = al[j];
-            r1[3 * j + 2] = -al[j] * xy[2 * i];
-            r2[3 * j + 1] = al[j];
-            r2[3 * j + 2] = -al[j] * xy[2 * i + 1];
-        }
-        for (int a = 0; a < dim; a++)
-            for (int b = a; b < dim; b++) MtM[a * dim + b] += wi * (r1[a] * r1[b] + r2[a] * r2[b]);
+        for (int a = 0; a < f.nc; a++)
+            for (int b = a; b < f.nc; b++) {
+                double p = al[a] * al[b];
+                for (int c = 0; c < 4; c++) S[a][b][c] += p * g[c];
+            }
     }
-    for (int a = 0; a < dim; a++)
-        for (int b = 0; b < a; b++) MtM[a * dim + b] = MtM[b * dim + a];
+    double MtM[144] = {0};
+    for (int a = 0; a < f.nc; a++)
+        for (int b = 0; b < f.nc; b++) {
+            const double *t = a <= b ? S[a][b] : S[b][a];
+            double blk[9] = {t[0], 0, -t[1], 0, t[0], -t[2], -t[1], -t[2], t[3]};
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 3; c++) MtM[(3 * a + r) * dim + 3 * b + c] = blk[3 * r + c];
+        }
     double ev[12];
     if (sym_eig(dim, MtM, ev) != 0) return uakd_fail(UAKD_EDEGENERATE, "EPnP: eigen-decomposition failed");
     const double *v[4] = {MtM, MtM + dim, MtM + 2 * dim, MtM + 3 * dim}; /* smallest eigenvalues first */
@@ -277,6 +257,7 @@ uakd_status uakd_pnp_epnp(const double *X, const double *xy, const double *w, co
     for (int approx = 0; approx < 4; approx++) {
         double beta[4] = {0, 0, 0, 0}, x[5];
         int N;
+        if (approx == 0 && f.nc == 4) continue; /* N = 1 only for planar points: the others cover it */
         if (approx == 0) { /* N = 1: b00 only */
             static const int cols[1] = {0};
             N = 1;
@@ -309,6 +290,7 @@ uakd_status uakd_pnp_epnp(const double *X, const double *xy, const double *w, co
         } else {
             continue;
         }
+        if (f.nc == 4) N = 4; /* Gauss-Newton on all four betas, as in the original EPnP */
         refine_betas(rows, N, L, rho, beta);
         double cc[4][3] = {{0}};
         for (int j = 0; j < f.nc; j++)

@@ -7,7 +7,7 @@
  * d uv / d P = diag(fx, fy) D [[1/Z, 0, -x/Z], [0, 1/Z, -y/Z]], d P / d d = -[R X]x, d P / d dt = I.
  * Steps solve (J^T J + lambda diag(J^T J)) delta = -J^T r (Marquardt), lambda adapted by
  * success. Converged when the scaled gradient max_k |J_k^T r| / (|J_k| |r|) < 1e-10, the relative
- * decrease is below 1e-12, the step is below 1e-13 (relative), or no damping lowers the cost. */
+ * decrease is below 1e-10, the step is below 1e-13 (relative), or no damping lowers the cost. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,7 +160,7 @@ uakd_status uakd_pnp_refine(const uakd_camera *cam, const double *X, const doubl
             memcpy(JtJ, qJtJ, sizeof JtJ);
             memcpy(Jtr, qJtr, sizeof Jtr);
             lambda = fmax(lambda / 10, 1e-12);
-            if (rel < 1e-12 || step < 1e-13) converged = 1;
+            if (rel < 1e-10 || step < 1e-13) converged = 1;
         } else {
             lambda *= 10;
             /* no damping lowers the cost, or the step is below round-off: a minimum */
@@ -219,13 +219,7 @@ static uakd_status refine_checked(const uakd_camera *cam, const double *X, const
 static int lm_starts(const double *X, const double *w, const int *idx, int m, const uakd_pose *cand, int nc,
                      uakd_pose starts[7]) {
     int ns = 0;
-    for (int c = 0; c < nc; c++) {
-        int seen = 0;
-        for (int d = 0; d < ns; d++) /* skip a candidate within 0.6 deg and 1% depth of an earlier one */
-            seen |= uakd_rot_distance(cand[c].R, starts[d].R) < 1e-2 &&
-                    fabs(cand[c].t[2] - starts[d].t[2]) < 1e-2 * fabs(starts[d].t[2]);
-        if (!seen) starts[ns++] = cand[c];
-    }
+    for (int c = 0; c < nc; c++) starts[ns++] = cand[c];
     if (m > 50) return ns;
     double c0[3] = {0, 0, 0}, a[3];
     int used = 0;
@@ -248,22 +242,36 @@ static int lm_starts(const double *X, const double *w, const int *idx, int m, co
     return ns;
 }
 
-/* EPnP on xy then LM on uv from each start, over the listed points; the lowest cost wins. */
+/* Within 10 degrees and 10% depth: taken to lie in the same LM basin. */
+static int near_pose(const uakd_pose *a, const uakd_pose *b) {
+    return uakd_rot_distance(a->R, b->R) < 10 * M_PI / 180 && fabs(a->t[2] - b->t[2]) < 0.1 * fabs(b->t[2]);
+}
+
+/* EPnP on xy then LM on uv from each start, over the listed points; the lowest cost wins. A start
+ * near an earlier start or an earlier solution is skipped; extra starts get at most 30 LM
+ * iterations (one that has not converged by then is dropped). */
 static uakd_status fit_checked(const uakd_camera *cam, const double *X, const double *uv, const double *xy,
                                const double *w, const int *idx, int m, const uakd_pnp_options *opt, uakd_pnp_result *out) {
-    uakd_pose cand[4], starts[7];
-    int nc;
+    uakd_pose cand[4], starts[7], seen[14];
+    int nc, nseen = 0;
     UAKD_TRY(uakd_pnp_epnp(X, xy, w, idx, m, cand, &nc));
     int ns = lm_starts(X, w, idx, m, cand, nc, starts);
     uakd_status st = UAKD_EDEGENERATE;
     double best = INFINITY;
+    uakd_pnp_options extra = *opt;
+    extra.max_iterations = opt->max_iterations < 30 ? opt->max_iterations : 30;
     for (int c = 0; c < ns; c++) {
+        int skip = 0;
+        for (int d = 0; d < nseen && !skip; d++) skip = near_pose(&starts[c], &seen[d]);
+        seen[nseen++] = starts[c];
+        if (skip) continue;
         uakd_pnp_result r;
-        uakd_status s = refine_checked(cam, X, uv, w, idx, m, opt, starts[c], &r);
+        uakd_status s = refine_checked(cam, X, uv, w, idx, m, c ? &extra : opt, starts[c], &r);
         if (s != UAKD_OK) {
             if (st != UAKD_OK && c == 0) st = s; /* keep the best EPnP candidate's message */
             continue;
         }
+        seen[nseen++] = r.pose;
         double cost, sse;
         int used;
         accumulate(cam, X, uv, w, idx, m, &r.pose, &cost, &sse, &used, NULL, NULL);

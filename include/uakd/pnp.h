@@ -44,7 +44,7 @@ void uakd_ransac_default_options(uakd_ransac_options *o);
 /* EPnP alone on undistorted normalised coordinates xy (n x 2, x/z and y/z) of the points listed
  * in idx (m indices; idx NULL means all n = m points). No refinement. Allocation-free. Writes
  * its candidate poses (one per approximation of the null-space combination, each with every
- * point in front of the camera) ranked by reprojection error, best first: *ncand in [1, 4]. */
+ * point in front of the camera) ranked by reprojection error, best first: *ncand in [1, 3]. */
 uakd_status uakd_pnp_epnp(const double *X, const double *xy, const double *w, const int *idx, int m, uakd_pose cand[4],
                           int *ncand);
 
