@@ -314,7 +314,7 @@ uakd_status uakd_pnp_solve(const uakd_camera *cam, int n, const double *X, const
         opt = &def;
     }
     UAKD_TRY(check_input(cam, n, X, uv, w));
-    double stack[2 * 64], *xy = n <= 64 ? stack : malloc(2 * (size_t)n * sizeof *xy);
+    double stack[2 * 256], *xy = n <= 256 ? stack : malloc(2 * (size_t)n * sizeof *xy);
     if (!xy) return uakd_fail(UAKD_ENOMEM, "PnP: out of memory for %d points", n);
     uakd_status st = uakd_camera_undistort(cam, n, uv, xy);
     if (st == UAKD_OK) st = fit_checked(cam, X, uv, xy, w, NULL, n, opt, out);
@@ -421,9 +421,20 @@ uakd_status uakd_pnp_ransac(const uakd_camera *cam, int n, const double *X, cons
     }
     nbest = find_inliers(cam, X, uv, pool, np, ro->threshold_px, &best, best_in, NULL);
     for (int round = 0; round < 5; round++) { /* refit on the inliers until the set is stable */
-        uakd_pnp_result r;
-        st = refine_checked(cam, X, uv, w, best_in, nbest, opt, best, &r);
-        if (st != UAKD_OK) goto done;
+        uakd_pnp_result r, r2; /* LM from the hypothesis, and EPnP + multi-start LM on the inliers */
+        uakd_status s1 = refine_checked(cam, X, uv, w, best_in, nbest, opt, best, &r);
+        uakd_status s2 = fit_checked(cam, X, uv, xy, w, best_in, nbest, opt, &r2);
+        if (s1 != UAKD_OK && s2 != UAKD_OK) {
+            st = s1;
+            goto done;
+        }
+        double c1 = INFINITY, c2 = INFINITY, sse;
+        int used;
+        if (s1 == UAKD_OK) accumulate(cam, X, uv, w, best_in, nbest, &r.pose, &c1, &sse, &used, NULL, NULL);
+        if (s2 == UAKD_OK) accumulate(cam, X, uv, w, best_in, nbest, &r2.pose, &c2, &sse, &used, NULL, NULL);
+        if (c2 < c1) r = r2;
+        st = UAKD_OK;
+        uakd_clear_error();
         *out = r;
         best = r.pose;
         int k = find_inliers(cam, X, uv, pool, np, ro->threshold_px, &best, in, NULL);

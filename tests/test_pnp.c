@@ -189,7 +189,8 @@ static void test_reference_cases(void) {
 }
 
 /* 10 cm object at 0.5-1.5 m, 8 points, 1-3 px noise: OpenCV's ITERATIVE often returns a pose
- * behind the camera or turned by ~180 degrees as success. Ours returns a sound pose or an error. */
+ * behind the camera or turned by ~180 degrees as success. Ours (plain and RANSAC) returns a sound
+ * pose (within 30 degrees, 50% depth, every point in front) or an error. */
 static void test_small_objects_never_silent(void) {
     cJSON *j = read_json("tests/data/pnp/small.json");
     CHECK(j != NULL);
@@ -206,21 +207,25 @@ static void test_small_objects_never_silent(void) {
         uakd_pose p;
         if (opencv_pose(cJSON_GetObjectItem(c, "opencv_iterative"), &p))
             cv_silent += uakd_rot_distance(p.R, pc.truth.R) > M_PI / 6 || !isfinite(inlier_rmse(&pc, &p));
-        uakd_pnp_result r;
-        if (uakd_pnp_solve(&pc.cam, pc.n, pc.X, pc.uv, NULL, NULL, &r) != UAKD_OK) {
-            ours_refused++;
-            continue;
+        for (int with_ransac = 0; with_ransac < 2; with_ransac++) {
+            uakd_pnp_result r;
+            unsigned char inl[8];
+            if (solve_case(&pc, with_ransac, &r, inl) != UAKD_OK) {
+                ours_refused++;
+                continue;
+            }
+            double e = uakd_rot_distance(r.pose.R, pc.truth.R);
+            worst = fmax(worst, e);
+            ours_silent += e > M_PI / 6 || !isfinite(inlier_rmse(&pc, &r.pose)) || t_rel_err(&r.pose, &pc.truth) > 0.5;
         }
-        double e = uakd_rot_distance(r.pose.R, pc.truth.R);
-        worst = fmax(worst, e);
-        ours_silent += e > M_PI / 6 || !isfinite(inlier_rmse(&pc, &r.pose)) || t_rel_err(&r.pose, &pc.truth) > 0.5;
     }
-    fprintf(stderr, "  small objects: OpenCV ITERATIVE silent failures %d/%d; ours %d silent, %d refused, worst "
-                    "rotation error %.1f deg\n", cv_silent, total, ours_silent, ours_refused, worst * 180 / M_PI);
+    fprintf(stderr, "  small objects: OpenCV ITERATIVE silent failures %d/%d; ours (solve and RANSAC) %d silent, %d "
+                    "refused, worst "
+"rotation error %.1f deg\n", cv_silent, total, ours_silent, ours_refused, worst * 180 / M_PI);
     CHECK(total == 100);
     CHECK(cv_silent >= 10); /* the fixture does show OpenCV's failure mode (27 of 100 when written) */
     CHECK(ours_silent == 0);
-    CHECK(ours_refused <= 5);
+    CHECK(ours_refused <= 10); /* of 200 solves */
     cJSON_Delete(j);
 }
 

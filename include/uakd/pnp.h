@@ -59,8 +59,9 @@ uakd_status uakd_pnp_refine(const uakd_camera *cam, const double *X, const doubl
 uakd_status uakd_pnp_solve(const uakd_camera *cam, int n, const double *X, const double *uv, const double *w,
                            const uakd_pnp_options *opt, uakd_pnp_result *out);
 
-/* RANSAC over EPnP samples of 5 points (MSAC scoring), then EPnP + LM on the inliers, repeated
- * until the inlier set is stable. inliers (may be NULL) receives n flags 0/1. ropt must be given;
+/* RANSAC over EPnP samples of 5 points (MSAC scoring; the sample count adapts to the inlier
+ * ratio and confidence), then a refit on the inliers (LM from the best hypothesis and the
+ * multi-start fit of uakd_pnp_solve, the lower cost wins), repeated until the inlier set is stable. inliers (may be NULL) receives n flags 0/1. ropt must be given;
  * opt may be NULL. */
 uakd_status uakd_pnp_ransac(const uakd_camera *cam, int n, const double *X, const double *uv, const double *w,
                             const uakd_ransac_options *ropt, const uakd_pnp_options *opt, uakd_pnp_result *out,
