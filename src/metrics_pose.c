@@ -1,5 +1,5 @@
 /* Per-pose metrics: ADD, ADD-S with a k-d tree, 2D projection error, rotation and translation
- * errors, and the SPEED+ score (formulas in include/uakd/metrics.h).
+ * errors, and the SPEED+ score and its per-domain means (formulas in include/uakd/metrics.h).
  *
  * The k-d tree stores the points reordered so every node is a contiguous range [lo, hi): leaves
  * hold at most 8 points; an inner node splits at the median of its widest axis (quickselect).
@@ -215,4 +215,18 @@ uakd_status uakd_speed_score_compute(const double q_gt[4], const double t_gt[3],
     }
     out->e_pose = st + sq;
     return UAKD_OK;
+}
+
+void uakd_speed_stats_add(uakd_speed_stats *s, const uakd_speed_score *score) {
+    s->images++;
+    s->sum_e_t += score->e_t;
+    s->sum_e_q += score->e_q;
+    s->sum_e_pose += score->e_pose;
+}
+
+void uakd_speed_stats_means(const uakd_speed_stats *s, double *E_T, double *E_R_deg, double *E_pose) {
+    double n = s->images > 0 ? s->images : 1;
+    *E_T = s->sum_e_t / n;
+    *E_R_deg = s->sum_e_q / n * 180 / M_PI;
+    *E_pose = s->sum_e_pose / n;
 }

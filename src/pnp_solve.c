@@ -1,5 +1,7 @@
-/* PnP refinement and the checked solver: Levenberg-Marquardt on the weighted pixel reprojection
- * error, and the validation every returned pose passes.
+/* PnP refinement, the checked solver and RANSAC: Levenberg-Marquardt on the weighted pixel
+ * reprojection error, multi-start from the EPnP candidates (and 180-degree turns of the best one
+ * for few points), the validation every returned pose passes, and RANSAC over 5-point EPnP
+ * samples with MSAC scoring and a refit on the inliers.
  *
  * Cost: sum_i w_i |pi(R X_i + t) - uv_i|^2 with pi the pinhole projection with OpenCV distortion.
  * Parameters: a left rotation increment R <- exp([d]x) R and t <- t + dt. Per point, with

@@ -146,6 +146,16 @@ static void test_speed_score(void) {
     CHECK_OK(uakd_speed_score_compute(qg, tg, qs, t2, 1, &s));
     CHECK_NEAR(s.e_q, small, 1e-10);
     CHECK_NEAR(s.e_pose, 5e-3, 1e-15); /* 0.1 deg < 0.169 deg: rotation part zeroed */
+    uakd_speed_stats st = {0};
+    uakd_speed_score s1;
+    CHECK_OK(uakd_speed_score_compute(qg, tg, q, t, 1, &s1)); /* e_t 0.01, e_q 1 deg, pose a */
+    uakd_speed_stats_add(&st, &s1);
+    uakd_speed_stats_add(&st, &s); /* e_t 0.05, e_q 0.1 deg, pose 5e-3 */
+    double ET, ER, EP;
+    uakd_speed_stats_means(&st, &ET, &ER, &EP);
+    CHECK_NEAR(ET, 0.03, 1e-15);
+    CHECK_NEAR(ER, 0.55, 1e-9);
+    CHECK_NEAR(EP, (a + 5e-3) / 2, 1e-12);
     double zero[3] = {0, 0, 0};
     CHECK_FAILS(uakd_speed_score_compute(qg, zero, q, t, 0, &s), UAKD_EINVAL);
 }

@@ -46,6 +46,15 @@ typedef struct uakd_speed_score {
 uakd_status uakd_speed_score_compute(const double q_gt[4], const double t_gt[3], const double q[4], const double t[3],
                                      int apply_thresholds, uakd_speed_score *out);
 
+/* Per-domain SPEED+ means: E_T (m) and E_R (deg) from the raw errors, E_pose from the scores. */
+typedef struct uakd_speed_stats {
+    int images;
+    double sum_e_t, sum_e_q, sum_e_pose; /* e_q in radians */
+} uakd_speed_stats;
+void uakd_speed_stats_add(uakd_speed_stats *s, const uakd_speed_score *score);
+/* Means over the added images (all 0 when none): E_T (m), E_R (deg), E_pose. */
+void uakd_speed_stats_means(const uakd_speed_stats *s, double *E_T, double *E_R_deg, double *E_pose);
+
 /* An object as the metrics see it: evaluation points (copied), diameter, symmetric flag. */
 typedef struct uakd_eval_model {
     int obj_id;
