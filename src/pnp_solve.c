@@ -423,9 +423,10 @@ uakd_status uakd_pnp_ransac(const uakd_camera *cam, int n, const double *X, cons
     }
     nbest = find_inliers(cam, X, uv, pool, np, ro->threshold_px, &best, best_in, NULL);
     for (int round = 0; round < 5; round++) { /* refit on the inliers until the set is stable */
-        uakd_pnp_result r, r2; /* LM from the hypothesis, and EPnP + multi-start LM on the inliers */
+        /* LM from the current pose, and in the first round also EPnP + multi-start LM on the inliers */
+        uakd_pnp_result r, r2;
         uakd_status s1 = refine_checked(cam, X, uv, w, best_in, nbest, opt, best, &r);
-        uakd_status s2 = fit_checked(cam, X, uv, xy, w, best_in, nbest, opt, &r2);
+        uakd_status s2 = round ? UAKD_EDEGENERATE : fit_checked(cam, X, uv, xy, w, best_in, nbest, opt, &r2);
         if (s1 != UAKD_OK && s2 != UAKD_OK) {
             st = s1;
             goto done;
