@@ -32,5 +32,6 @@ int uakd_cli_parse_double(const char *cmd, const char *opt, const char *s, doubl
 int uakd_cmd_version(int argc, char **argv);
 int uakd_cmd_data(int argc, char **argv);
 int uakd_cmd_synth(int argc, char **argv);
+int uakd_cmd_pnp(int argc, char **argv);
 
 #endif

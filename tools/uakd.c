@@ -9,6 +9,7 @@ static const uakd_cli_command commands[] = {
     {"version", "print the version and build features", uakd_cmd_version},
     {"data", "inspect a BOP or SPEED+ dataset, write splits and example crops", uakd_cmd_data},
     {"synth", "render a synthetic BOP or SPEED+ dataset", uakd_cmd_synth},
+    {"pnp", "pose from 3D-2D correspondences (JSON in, JSON out)", uakd_cmd_pnp},
 };
 
 static void usage(FILE *f) {

@@ -41,4 +41,25 @@ uakd_status uakd_rot_orthonormalize(const double R[9], double out[9], double *mo
 void uakd_quat_to_rot(const double q[4], double R[9]);
 void uakd_rot_to_quat(const double R[9], double q[4]);
 
+/* Rodrigues: axis-angle vector r (axis times angle in radians) <-> rotation matrix. The inverse
+ * returns an angle in [0, pi] and is accurate near 0 and pi. */
+void uakd_rot_from_axis_angle(const double r[3], double R[9]);
+void uakd_rot_to_axis_angle(const double R[9], double r[3]);
+/* Rotation angle of R in [0, pi] (radians), and the angle of A^T B (the geodesic distance). */
+double uakd_rot_angle(const double R[9]);
+double uakd_rot_distance(const double A[9], const double B[9]);
+
+/* out = a o b (x -> a(b(x))): R = Ra Rb, t = Ra tb + ta. out may alias a or b. */
+void uakd_pose_compose(const uakd_pose *a, const uakd_pose *b, uakd_pose *out);
+/* out = p^-1: R^T, -R^T t. out may alias p. */
+void uakd_pose_inverse(const uakd_pose *p, uakd_pose *out);
+
+/* Jacobian (row-major 2x2) of the distortion map in normalised coordinates at (x, y). */
+void uakd_camera_distort_jacobian(const uakd_camera *cam, double x, double y, double J[4]);
+/* Pixels -> undistorted normalised coordinates (x/z, y/z) for n points (uv and xy: n x 2; they
+ * may alias). Inverts the distortion to machine precision (OpenCV's fixed-point iteration, then
+ * Newton). Fails with UAKD_EDEGENERATE, naming the point, on non-finite input or where the
+ * model cannot be inverted (far outside the calibrated field of view). */
+uakd_status uakd_camera_undistort(const uakd_camera *cam, int n, const double *uv, double *xy);
+
 #endif
