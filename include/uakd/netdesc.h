@@ -1,0 +1,118 @@
+/* Network descriptions: a darknet-style text format, parsed and validated against a schema.
+ *
+ *   [net]                     # first section: input size and normalisation
+ *   width=256
+ *   height=256
+ *   mean=0.485,0.456,0.406
+ *   std=0.229,0.224,0.225
+ *
+ *   [convolutional]           # one section per layer, numbered 0, 1, ... after [net]
+ *   name=stem
+ *   filters=32
+ *   size=3
+ *   pad=1
+ *   batch_normalize=1
+ *   activation=leaky
+ *
+ * Every key is typed, range-checked and documented with its default in docs/network-format.md;
+ * unknown (misspelt) keys, duplicate keys, unknown sections and bad values are errors naming
+ * the line and suggesting the closest valid word. Parsing also resolves layer references
+ * (route, shortcut) and computes each layer's output shape, parameter count, buffer count
+ * (BatchNorm running statistics) and FLOPs from the description alone. */
+#ifndef UAKD_NETDESC_H
+#define UAKD_NETDESC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uakd/status.h"
+
+#define UAKD_NETDESC_MAX_LAYERS 4096
+#define UAKD_NETDESC_MAX_ROUTE 16
+#define UAKD_NETDESC_MAX_CHANNELS 16 /* entries of [net] mean/std */
+#define UAKD_NETDESC_MAX_NAME 64
+#define UAKD_NETDESC_MAX_TEXT ((size_t)1 << 20) /* bytes of a description file */
+
+typedef enum uakd_layer_type {
+    UAKD_LAYER_CONV,       /* [convolutional] (alias [conv]) */
+    UAKD_LAYER_MAXPOOL,    /* [maxpool] */
+    UAKD_LAYER_UPSAMPLE,   /* [upsample]: nearest neighbour */
+    UAKD_LAYER_ROUTE,      /* [route]: channel concatenation of earlier layers */
+    UAKD_LAYER_SHORTCUT,   /* [shortcut]: previous layer + an earlier layer, then activation */
+    UAKD_LAYER_ACTIVATION, /* [activation]: element-wise activation of the previous layer */
+    UAKD_LAYER_OUTPUT,     /* [output]: identity that names the previous layer's map as a tap */
+} uakd_layer_type;
+
+typedef enum uakd_activation {
+    UAKD_ACT_LINEAR,
+    UAKD_ACT_LEAKY,   /* x > 0 ? x : 0.1 x */
+    UAKD_ACT_RELU,
+    UAKD_ACT_SILU,    /* x * sigmoid(x) */
+    UAKD_ACT_SIGMOID,
+} uakd_activation;
+
+typedef enum uakd_norm {
+    UAKD_NORM_NONE,
+    UAKD_NORM_BATCH,
+    UAKD_NORM_GROUP,
+} uakd_norm;
+
+typedef struct uakd_net_input {
+    int width, height, channels;
+    float mean[UAKD_NETDESC_MAX_CHANNELS], std[UAKD_NETDESC_MAX_CHANNELS]; /* per channel */
+} uakd_net_input;
+
+typedef struct uakd_layer_desc {
+    uakd_layer_type type;
+    int line;                          /* line of the section header, for messages */
+    char name[UAKD_NETDESC_MAX_NAME];  /* name= ("" when not given) */
+    /* convolutional; size/stride/padding also for maxpool, stride for upsample */
+    int filters, size, stride, padding, groups;
+    int bias;                          /* 1 when the conv has a bias vector */
+    uakd_norm norm;
+    int norm_groups;                   /* GroupNorm groups */
+    float norm_eps, norm_momentum;
+    uakd_activation activation;        /* conv, shortcut, activation */
+    /* route (n_from >= 1) and shortcut (n_from == 1): absolute indices of earlier layers */
+    int n_from;
+    int from[UAKD_NETDESC_MAX_ROUTE];
+    /* computed: shapes (channels, height, width), parameters, buffers, FLOPs */
+    int in_c, in_h, in_w, out_c, out_h, out_w;
+    int64_t params, buffers;
+    double flops;
+} uakd_layer_desc;
+
+typedef struct uakd_netdesc {
+    uakd_net_input input;
+    int n_layers, cap_layers;
+    uakd_layer_desc *layers;
+    int64_t total_params, total_buffers;
+    double total_flops;
+} uakd_netdesc;
+
+/* Parses and validates a description; label names the source in messages. */
+uakd_status uakd_netdesc_parse(const char *text, size_t len, const char *label, uakd_netdesc **out);
+/* Reads a description file (at most UAKD_NETDESC_MAX_TEXT bytes) and parses it. */
+uakd_status uakd_netdesc_load(const char *path, uakd_netdesc **out);
+void uakd_netdesc_free(uakd_netdesc *d);
+
+/* Recomputes shapes and FLOPs for another input size (parameters do not change). */
+uakd_status uakd_netdesc_set_input_size(uakd_netdesc *d, int width, int height);
+
+/* Index of the [output] layer with that name, or -1. */
+int uakd_netdesc_find_output(const uakd_netdesc *d, const char *name);
+
+/* A per-layer table (index, type, output shape C x H x W, parameters, MFLOPs) with totals at the
+ * end, as a new string (free with free()). */
+uakd_status uakd_netdesc_summary(const uakd_netdesc *d, char **text);
+
+/* The description with every key spelled out in a fixed order and no comments (a new string).
+ * Parsing it gives the same network; equal networks give equal text. */
+uakd_status uakd_netdesc_canonical(const uakd_netdesc *d, char **text);
+/* FNV-1a 64-bit hash of the canonical text: identifies an architecture in checkpoints. */
+uakd_status uakd_netdesc_hash(const uakd_netdesc *d, uint64_t *hash);
+
+const char *uakd_layer_type_name(uakd_layer_type t);
+const char *uakd_activation_name(uakd_activation a);
+
+#endif
