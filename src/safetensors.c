@@ -157,11 +157,13 @@ static uakd_status parse_entry(const char *label, const cJSON *e, uakd_st_tensor
     if (!cJSON_IsArray(jo) || cJSON_GetArraySize(jo) != 2 || !json_uint(jo->child, begin) ||
         !json_uint(jo->child->next, end))
         return uakd_fail(UAKD_EFORMAT, "%s: tensor \"%s\": \"data_offsets\" must be [begin, end] integers", label, name);
-    if (*end < *begin || *end - *begin != t->nbytes)
-        return uakd_fail(UAKD_EFORMAT,
-                         "%s: tensor \"%s\": data_offsets [%" PRIu64 ", %" PRIu64 "] span %s bytes but %s x %zu "
-                         "elements needs %zu", label, name, *begin, *end, *end < *begin ? "negative" : "a different number of",
-                         dtype_info[t->dtype].name, t->numel, t->nbytes);
+    if (*end < *begin)
+        return uakd_fail(UAKD_EFORMAT, "%s: tensor \"%s\": data_offsets [%" PRIu64 ", %" PRIu64 "] end before they "
+                         "begin", label, name, *begin, *end);
+    if (*end - *begin != t->nbytes)
+        return uakd_fail(UAKD_EFORMAT, "%s: tensor \"%s\": data_offsets [%" PRIu64 ", %" PRIu64 "] span %" PRIu64
+                         " bytes but %zu %s elements need %zu", label, name, *begin, *end, *end - *begin, t->numel,
+                         dtype_info[t->dtype].name, t->nbytes);
     return UAKD_OK;
 }
 
