@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "uakd/fileio.h"
+#include "uakd/safetensors.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* schema */
@@ -805,5 +806,56 @@ uakd_status uakd_netdesc_hash(const uakd_netdesc *d, uint64_t *hash) {
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
     free(text);
     *hash = h;
+    return UAKD_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* architecture metadata in safetensors files */
+
+static void format_floats(char *buf, size_t cap, const float *v, int n) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < cap; i++) len += (size_t)snprintf(buf + len, cap - len, i ? ",%.9g" : "%.9g", v[i]);
+}
+
+uakd_status uakd_netdesc_put_metadata(const uakd_netdesc *d, uakd_safetensors_writer *w) {
+    char *canon;
+    UAKD_TRY(uakd_netdesc_canonical(d, &canon));
+    uint64_t h;
+    uakd_status st = uakd_netdesc_hash(d, &h);
+    char buf[UAKD_NETDESC_MAX_CHANNELS * 20 + 32];
+    if (st == UAKD_OK) st = uakd_safetensors_writer_set_meta(w, "arch", canon);
+    free(canon);
+    if (st == UAKD_OK) {
+        snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+        st = uakd_safetensors_writer_set_meta(w, "arch_hash", buf);
+    }
+    if (st == UAKD_OK) {
+        snprintf(buf, sizeof buf, "%dx%dx%d", d->input.width, d->input.height, d->input.channels);
+        st = uakd_safetensors_writer_set_meta(w, "input_size", buf);
+    }
+    if (st == UAKD_OK) {
+        format_floats(buf, sizeof buf, d->input.mean, d->input.channels);
+        st = uakd_safetensors_writer_set_meta(w, "input_mean", buf);
+    }
+    if (st == UAKD_OK) {
+        format_floats(buf, sizeof buf, d->input.std, d->input.channels);
+        st = uakd_safetensors_writer_set_meta(w, "input_std", buf);
+    }
+    return st;
+}
+
+uakd_status uakd_netdesc_check_metadata(const uakd_netdesc *d, const uakd_safetensors *st) {
+    uint64_t h;
+    UAKD_TRY(uakd_netdesc_hash(d, &h));
+    char mine[17];
+    snprintf(mine, sizeof mine, "%016llx", (unsigned long long)h);
+    const char *theirs = uakd_safetensors_meta(st, "arch_hash");
+    if (!theirs)
+        return uakd_fail(UAKD_EFORMAT, "the file records no architecture (metadata \"arch_hash\"); this network's "
+                         "hash is %s", mine);
+    if (strcmp(theirs, mine) != 0)
+        return uakd_fail(UAKD_EFORMAT, "the file was written for another architecture (arch_hash %.16s, this "
+                         "network %s); its metadata \"arch\" holds that description", theirs, mine);
     return UAKD_OK;
 }

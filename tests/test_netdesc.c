@@ -3,6 +3,7 @@
  * its hash, and errors (with line numbers and suggestions) for every kind of mistake. */
 #include "test.h"
 #include "uakd/netdesc.h"
+#include "uakd/safetensors.h"
 #include "uakd/status.h"
 
 static void check_tap(const uakd_netdesc *d, const char *name, int c, int h, int w) {
@@ -159,6 +160,48 @@ static void test_canonical_form_and_hash(void) {
     uakd_netdesc_free(b);
 }
 
+static void test_architecture_metadata(void) {
+    uakd_netdesc *tiny, *big;
+    CHECK_OK(uakd_netdesc_load("cfg/darknet-tiny-h.cfg", &tiny));
+    CHECK_OK(uakd_netdesc_load("cfg/darknet53.cfg", &big));
+    if (!tiny || !big) return;
+    uakd_safetensors_writer *w;
+    CHECK_OK(uakd_safetensors_writer_new(&w));
+    CHECK_OK(uakd_netdesc_put_metadata(tiny, w));
+    void *buf;
+    size_t n;
+    CHECK_OK(uakd_safetensors_writer_to_memory(w, &buf, &n));
+    uakd_safetensors *st;
+    CHECK_OK(uakd_safetensors_parse(buf, n, "meta", &st));
+    if (st) {
+        CHECK_OK(uakd_netdesc_check_metadata(tiny, st));
+        CHECK_FAILS(uakd_netdesc_check_metadata(big, st), UAKD_EFORMAT);
+        CHECK(strstr(uakd_last_error(), "another architecture") != NULL);
+        CHECK(strcmp(uakd_safetensors_meta(st, "input_size"), "256x256x3") == 0);
+        CHECK(strcmp(uakd_safetensors_meta(st, "input_mean"), "0.485000014,0.456000000,0.405999988") == 0 ||
+              strcmp(uakd_safetensors_meta(st, "input_mean"), "0.485000014,0.456,0.405999988") == 0);
+        CHECK(strcmp(uakd_safetensors_meta(st, "input_std"), "0.229000002,0.224000007,0.224999994") == 0);
+        /* The recorded description is the network itself. */
+        const char *arch = uakd_safetensors_meta(st, "arch");
+        uakd_netdesc *again;
+        CHECK_OK(uakd_netdesc_parse(arch, strlen(arch), "arch", &again));
+        if (again) {
+            CHECK(again->total_params == 229480);
+            uakd_netdesc_free(again);
+        }
+        uakd_safetensors_free(st);
+    }
+    free(buf);
+    uakd_safetensors_writer_free(w);
+    CHECK_OK(uakd_safetensors_open("tests/data/safetensors/torch_mixed.safetensors", &st));
+    if (st) {
+        CHECK_FAILS(uakd_netdesc_check_metadata(tiny, st), UAKD_EFORMAT);
+        uakd_safetensors_free(st);
+    }
+    uakd_netdesc_free(tiny);
+    uakd_netdesc_free(big);
+}
+
 /* The description must fail and the message must contain every needle. */
 static void expect_error(const char *text, const char *needle1, const char *needle2) {
     uakd_netdesc *d = (uakd_netdesc *)1;
@@ -228,5 +271,6 @@ int main(void) {
     RUN(test_small_network_by_hand);
     RUN(test_canonical_form_and_hash);
     RUN(test_errors_name_line_and_suggest);
+    RUN(test_architecture_metadata);
     return TEST_END();
 }

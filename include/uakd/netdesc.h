@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "uakd/safetensors.h"
 #include "uakd/status.h"
 
 #define UAKD_NETDESC_MAX_LAYERS 4096
@@ -111,6 +112,14 @@ uakd_status uakd_netdesc_summary(const uakd_netdesc *d, char **text);
 uakd_status uakd_netdesc_canonical(const uakd_netdesc *d, char **text);
 /* FNV-1a 64-bit hash of the canonical text: identifies an architecture in checkpoints. */
 uakd_status uakd_netdesc_hash(const uakd_netdesc *d, uint64_t *hash);
+
+/* Records the architecture in a weights file or checkpoint being written: metadata "arch" (the
+ * canonical description), "arch_hash" (16 hex digits), "input_size" ("WxHxC"), "input_mean"
+ * and "input_std" (comma-separated). */
+uakd_status uakd_netdesc_put_metadata(const uakd_netdesc *d, uakd_safetensors_writer *w);
+/* Checks that a file's "arch_hash" is this network's; a file without one, or written for another
+ * architecture, is refused with a message giving both hashes. */
+uakd_status uakd_netdesc_check_metadata(const uakd_netdesc *d, const uakd_safetensors *st);
 
 const char *uakd_layer_type_name(uakd_layer_type t);
 const char *uakd_activation_name(uakd_activation a);
