@@ -2,6 +2,9 @@
  * tap shapes, hand-computed shapes/parameters/FLOPs of a small network, the canonical form and
  * its hash, and errors (with line numbers and suggestions) for every kind of mistake. */
 #include "test.h"
+
+#include <sys/wait.h>
+
 #include "uakd/netdesc.h"
 #include "uakd/safetensors.h"
 #include "uakd/status.h"
@@ -265,6 +268,25 @@ static void test_errors_name_line_and_suggest(void) {
     CHECK_FAILS(uakd_netdesc_parse(nul, sizeof nul, "nul", &d), UAKD_EFORMAT);
 }
 
+/* `uakd netinfo` prints the totals and exits 3 on a bad description (needs UAKD_CLI, set by
+ * `make test`). */
+static void test_cli_netinfo(void) {
+    const char *cli = getenv("UAKD_CLI");
+    char cmd[1024], out[8192] = "";
+    snprintf(cmd, sizeof cmd, "%s netinfo cfg/darknet-tiny-h.cfg --width 128 --height 64", cli);
+    FILE *p = popen(cmd, "r");
+    CHECK(p != NULL);
+    if (!p) return;
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    CHECK(pclose(p) == 0);
+    CHECK(strstr(out, "total: 21 layers, 229480 parameters (0.229 M)") != NULL);
+    CHECK(strstr(out, "64x8x16") != NULL); /* the s8 tap at 128x64 */
+    snprintf(cmd, sizeof cmd, "%s netinfo fuzz/corpus/netdesc/bad-misspelt-key.cfg 2>/dev/null", cli);
+    int rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 3);
+}
+
 int main(void) {
     RUN(test_darknet53);
     RUN(test_darknet_tiny);
@@ -272,5 +294,7 @@ int main(void) {
     RUN(test_canonical_form_and_hash);
     RUN(test_errors_name_line_and_suggest);
     RUN(test_architecture_metadata);
+    if (getenv("UAKD_CLI")) RUN(test_cli_netinfo);
+    else SKIP(test_cli_netinfo, "UAKD_CLI not set (run through make test)");
     return TEST_END();
 }
