@@ -31,10 +31,10 @@ uakd_status uakd_darknet_layout(const uakd_netdesc *d, uakd_darknet_layer **laye
     size_t k = 0;
     for (int i = 0; i < d->n_layers; i++) {
         const uakd_layer_desc *l = &d->layers[i];
-        if (l->type != UAKD_LAYER_CONV) continue;
-        const char *bad = l->norm == UAKD_NORM_GROUP                  ? "GroupNorm"
-                          : l->norm == UAKD_NORM_NONE && !l->bias     ? "neither bias nor batch norm"
-                          : l->norm == UAKD_NORM_BATCH && l->bias     ? "a bias and batch norm"
+        if (l->type != UAKD_ND_CONV) continue;
+        const char *bad = l->norm == UAKD_ND_NORM_GROUP                  ? "GroupNorm"
+                          : l->norm == UAKD_ND_NORM_NONE && !l->bias     ? "neither bias nor batch norm"
+                          : l->norm == UAKD_ND_NORM_BATCH && l->bias     ? "a bias and batch norm"
                                                                       : NULL;
         if (bad) {
             free(out);
@@ -44,7 +44,7 @@ uakd_status uakd_darknet_layout(const uakd_netdesc *d, uakd_darknet_layer **laye
         size_t f = (size_t)l->filters;
         out[k].layer = i;
         out[k].line = l->line;
-        out[k].n_floats = (l->norm == UAKD_NORM_BATCH ? 4 : 1) * f +
+        out[k].n_floats = (l->norm == UAKD_ND_NORM_BATCH ? 4 : 1) * f +
                           f * (size_t)(l->in_c / l->groups) * (size_t)l->size * (size_t)l->size;
         k++;
     }

@@ -100,29 +100,29 @@ static const key_spec OUTPUT_KEYS[] = {
 #define SEC_NET (-1)
 static const struct {
     const char *name;
-    int type; /* uakd_layer_type or SEC_NET */
+    int type; /* uakd_netdesc_type or SEC_NET */
     const key_spec *keys;
 } SECTIONS[] = {
     {"net", SEC_NET, NET_KEYS},
-    {"convolutional", UAKD_LAYER_CONV, CONV_KEYS},
-    {"conv", UAKD_LAYER_CONV, CONV_KEYS},
-    {"maxpool", UAKD_LAYER_MAXPOOL, MAXPOOL_KEYS},
-    {"upsample", UAKD_LAYER_UPSAMPLE, UPSAMPLE_KEYS},
-    {"route", UAKD_LAYER_ROUTE, ROUTE_KEYS},
-    {"shortcut", UAKD_LAYER_SHORTCUT, SHORTCUT_KEYS},
-    {"activation", UAKD_LAYER_ACTIVATION, ACTIVATION_KEYS},
-    {"output", UAKD_LAYER_OUTPUT, OUTPUT_KEYS},
+    {"convolutional", UAKD_ND_CONV, CONV_KEYS},
+    {"conv", UAKD_ND_CONV, CONV_KEYS},
+    {"maxpool", UAKD_ND_MAXPOOL, MAXPOOL_KEYS},
+    {"upsample", UAKD_ND_UPSAMPLE, UPSAMPLE_KEYS},
+    {"route", UAKD_ND_ROUTE, ROUTE_KEYS},
+    {"shortcut", UAKD_ND_SHORTCUT, SHORTCUT_KEYS},
+    {"activation", UAKD_ND_ACTIVATION, ACTIVATION_KEYS},
+    {"output", UAKD_ND_OUTPUT, OUTPUT_KEYS},
 };
 #define N_SECTIONS (sizeof SECTIONS / sizeof SECTIONS[0])
 #define MAX_KEYS 16
 
-const char *uakd_layer_type_name(uakd_layer_type t) {
+const char *uakd_netdesc_type_name(uakd_netdesc_type t) {
     static const char *const names[] = {"convolutional", "maxpool", "upsample", "route",
                                         "shortcut", "activation", "output"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
-const char *uakd_activation_name(uakd_activation a) {
+const char *uakd_netdesc_act_name(uakd_netdesc_act a) {
     return (unsigned)a < sizeof ACTS / sizeof ACTS[0] - 1 ? ACTS[a] : "?";
 }
 
@@ -346,32 +346,32 @@ static uakd_status build_conv(const section *s, uakd_layer_desc *l) {
         return uakd_fail(UAKD_EFORMAT, "%s:%d: [convolutional] give either pad=1 (padding = size/2) or padding=N, "
                          "not both", s->label, s->line);
     if (!has_padding) l->padding = pad ? l->size / 2 : 0;
-    if (has_bn && has_norm && (bn ? norm != UAKD_NORM_BATCH : norm == UAKD_NORM_BATCH))
+    if (has_bn && has_norm && (bn ? norm != UAKD_ND_NORM_BATCH : norm == UAKD_ND_NORM_BATCH))
         return uakd_fail(UAKD_EFORMAT, "%s:%d: [convolutional] batch_normalize=%d contradicts norm=%s", s->label,
                          s->line, bn, NORMS[norm]);
-    l->norm = has_norm ? (uakd_norm)norm : bn ? UAKD_NORM_BATCH : UAKD_NORM_NONE;
-    l->activation = (uakd_activation)act;
+    l->norm = has_norm ? (uakd_netdesc_norm)norm : bn ? UAKD_ND_NORM_BATCH : UAKD_ND_NORM_NONE;
+    l->activation = (uakd_netdesc_act)act;
     l->norm_groups = 32;
     l->norm_eps = 1e-5f;
     l->norm_momentum = 0.1f;
     UAKD_TRY(get_int(s, "norm_groups", &l->norm_groups, &has_ng));
     UAKD_TRY(get_float(s, "eps", &l->norm_eps, &has_eps));
     UAKD_TRY(get_float(s, "momentum", &l->norm_momentum, &has_mom));
-    l->bias = l->norm == UAKD_NORM_NONE;
+    l->bias = l->norm == UAKD_ND_NORM_NONE;
     UAKD_TRY(get_int(s, "bias", &l->bias, &has_bias));
-    if (has_ng && l->norm != UAKD_NORM_GROUP) return useless_key(s, "norm_groups", "without norm=group");
-    if (has_eps && l->norm == UAKD_NORM_NONE) return useless_key(s, "eps", "without normalisation");
-    if (has_mom && l->norm != UAKD_NORM_BATCH) return useless_key(s, "momentum", "without batch normalisation");
-    if (l->norm == UAKD_NORM_NONE) {
+    if (has_ng && l->norm != UAKD_ND_NORM_GROUP) return useless_key(s, "norm_groups", "without norm=group");
+    if (has_eps && l->norm == UAKD_ND_NORM_NONE) return useless_key(s, "eps", "without normalisation");
+    if (has_mom && l->norm != UAKD_ND_NORM_BATCH) return useless_key(s, "momentum", "without batch normalisation");
+    if (l->norm == UAKD_ND_NORM_NONE) {
         l->norm_groups = 0;
         l->norm_eps = 0;
     }
-    if (l->norm != UAKD_NORM_BATCH) l->norm_momentum = 0;
-    if (l->norm != UAKD_NORM_GROUP) l->norm_groups = 0;
+    if (l->norm != UAKD_ND_NORM_BATCH) l->norm_momentum = 0;
+    if (l->norm != UAKD_ND_NORM_GROUP) l->norm_groups = 0;
     if (l->filters % l->groups)
         return uakd_fail(UAKD_EFORMAT, "%s:%d: [convolutional] filters=%d is not divisible by groups=%d", s->label,
                          s->line, l->filters, l->groups);
-    if (l->norm == UAKD_NORM_GROUP && l->filters % l->norm_groups)
+    if (l->norm == UAKD_ND_NORM_GROUP && l->filters % l->norm_groups)
         return uakd_fail(UAKD_EFORMAT, "%s:%d: [convolutional] filters=%d is not divisible by norm_groups=%d",
                          s->label, s->line, l->filters, l->norm_groups);
     return UAKD_OK;
@@ -389,13 +389,13 @@ static uakd_status resolve_ref(const section *s, const char *key, int i, int v, 
 
 static uakd_status build_layer(const section *s, int index, uakd_layer_desc *l) {
     memset(l, 0, sizeof *l);
-    l->type = (uakd_layer_type)SECTIONS[s->sec].type;
+    l->type = (uakd_netdesc_type)SECTIONS[s->sec].type;
     l->line = s->line;
     UAKD_TRY(get_name(s, l->name));
     int act = 0, v = 0;
     switch (l->type) {
-    case UAKD_LAYER_CONV: return build_conv(s, l);
-    case UAKD_LAYER_MAXPOOL:
+    case UAKD_ND_CONV: return build_conv(s, l);
+    case UAKD_ND_MAXPOOL:
         UAKD_TRY(get_int(s, "size", &l->size, NULL));
         l->stride = l->size;
         UAKD_TRY(get_int(s, "stride", &l->stride, NULL));
@@ -404,33 +404,33 @@ static uakd_status build_layer(const section *s, int index, uakd_layer_desc *l) 
             return uakd_fail(UAKD_EFORMAT, "%s:%d: [maxpool] padding=%d is more than half of size=%d", s->label,
                              s->line, l->padding, l->size);
         return UAKD_OK;
-    case UAKD_LAYER_UPSAMPLE: return get_int(s, "stride", &l->stride, NULL);
-    case UAKD_LAYER_ROUTE: {
+    case UAKD_ND_UPSAMPLE: return get_int(s, "stride", &l->stride, NULL);
+    case UAKD_ND_ROUTE: {
         int refs[UAKD_NETDESC_MAX_ROUTE];
         UAKD_TRY(get_list(s, "layers", UAKD_NETDESC_MAX_ROUTE, refs, NULL, &l->n_from));
         for (int k = 0; k < l->n_from; k++) UAKD_TRY(resolve_ref(s, "layers", index, refs[k], &l->from[k]));
         return UAKD_OK;
     }
-    case UAKD_LAYER_SHORTCUT:
+    case UAKD_ND_SHORTCUT:
         UAKD_TRY(get_int(s, "from", &v, NULL));
         UAKD_TRY(get_enum(s, "activation", &act, NULL));
-        l->activation = (uakd_activation)act;
+        l->activation = (uakd_netdesc_act)act;
         l->n_from = 1;
         UAKD_TRY(resolve_ref(s, "from", index, v, &l->from[0]));
         if (index == 0 || l->from[0] == index - 1)
             return uakd_fail(UAKD_EFORMAT, "%s:%d: [shortcut] from=%d must name a layer before the previous one",
                              s->label, s->line, v);
         return UAKD_OK;
-    case UAKD_LAYER_ACTIVATION:
+    case UAKD_ND_ACTIVATION:
         UAKD_TRY(get_enum(s, "activation", &act, NULL));
-        l->activation = (uakd_activation)act;
+        l->activation = (uakd_netdesc_act)act;
         return UAKD_OK;
-    case UAKD_LAYER_OUTPUT: return UAKD_OK;
+    case UAKD_ND_OUTPUT: return UAKD_OK;
     }
     return UAKD_OK;
 }
 
-static uakd_status build_net(const section *s, uakd_net_input *in) {
+static uakd_status build_net(const section *s, uakd_netdesc_input *in) {
     UAKD_TRY(get_int(s, "width", &in->width, NULL));
     UAKD_TRY(get_int(s, "height", &in->height, NULL));
     UAKD_TRY(get_int(s, "channels", &in->channels, NULL));
@@ -545,7 +545,7 @@ static uakd_status parse_line(char *line, int lineno, section *s, uakd_netdesc *
 /* shapes and counts */
 
 static uakd_status layer_error(const char *label, const uakd_layer_desc *l, int i, const char *what) {
-    return uakd_fail(UAKD_EFORMAT, "%s:%d: layer %d [%s]: %s", label, l->line, i, uakd_layer_type_name(l->type), what);
+    return uakd_fail(UAKD_EFORMAT, "%s:%d: layer %d [%s]: %s", label, l->line, i, uakd_netdesc_type_name(l->type), what);
 }
 
 static uakd_status infer(uakd_netdesc *d, const char *label) {
@@ -561,8 +561,8 @@ static uakd_status infer(uakd_netdesc *d, const char *label) {
         l->params = l->buffers = 0;
         l->flops = 0;
         switch (l->type) {
-        case UAKD_LAYER_CONV:
-        case UAKD_LAYER_MAXPOOL: {
+        case UAKD_ND_CONV:
+        case UAKD_ND_MAXPOOL: {
             int64_t oh = ((int64_t)h + 2 * l->padding - l->size), ow = ((int64_t)w + 2 * l->padding - l->size);
             if (oh < 0 || ow < 0) {
                 snprintf(msg, sizeof msg, "input %dx%d is smaller than the %dx%d window", h, w, l->size, l->size);
@@ -570,25 +570,25 @@ static uakd_status infer(uakd_netdesc *d, const char *label) {
             }
             h = (int)(oh / l->stride + 1);
             w = (int)(ow / l->stride + 1);
-            if (l->type == UAKD_LAYER_MAXPOOL) break;
+            if (l->type == UAKD_ND_MAXPOOL) break;
             if (c % l->groups) {
                 snprintf(msg, sizeof msg, "%d input channels are not divisible by groups=%d", c, l->groups);
                 return layer_error(label, l, i, msg);
             }
             int64_t fan_in = (int64_t)(c / l->groups) * l->size * l->size;
             l->params = l->filters * fan_in + (l->bias ? l->filters : 0) + (l->norm ? 2 * l->filters : 0);
-            l->buffers = l->norm == UAKD_NORM_BATCH ? 2 * l->filters : 0;
+            l->buffers = l->norm == UAKD_ND_NORM_BATCH ? 2 * l->filters : 0;
             c = l->filters;
             l->flops = 2.0 * (double)fan_in * c * h * w;
             break;
         }
-        case UAKD_LAYER_UPSAMPLE:
+        case UAKD_ND_UPSAMPLE:
             if ((int64_t)h * l->stride > 1 << 20 || (int64_t)w * l->stride > 1 << 20)
                 return layer_error(label, l, i, "output larger than 2^20 pixels per side");
             h *= l->stride;
             w *= l->stride;
             break;
-        case UAKD_LAYER_ROUTE: {
+        case UAKD_ND_ROUTE: {
             const uakd_layer_desc *f = &d->layers[l->from[0]];
             h = f->out_h;
             w = f->out_w;
@@ -606,7 +606,7 @@ static uakd_status infer(uakd_netdesc *d, const char *label) {
             c = (int)sum;
             break;
         }
-        case UAKD_LAYER_SHORTCUT: {
+        case UAKD_ND_SHORTCUT: {
             const uakd_layer_desc *f = &d->layers[l->from[0]];
             if (f->out_c != c || f->out_h != h || f->out_w != w) {
                 snprintf(msg, sizeof msg, "adds layer %d (%dx%dx%d) to layer %d (%dx%dx%d): shapes differ", l->from[0],
@@ -616,8 +616,8 @@ static uakd_status infer(uakd_netdesc *d, const char *label) {
             l->flops = (double)c * h * w;
             break;
         }
-        case UAKD_LAYER_ACTIVATION:
-        case UAKD_LAYER_OUTPUT: break;
+        case UAKD_ND_ACTIVATION:
+        case UAKD_ND_OUTPUT: break;
         }
         l->out_c = c;
         l->out_h = h;
@@ -700,7 +700,7 @@ void uakd_netdesc_free(uakd_netdesc *d) {
 
 int uakd_netdesc_find_output(const uakd_netdesc *d, const char *name) {
     for (int i = 0; i < d->n_layers; i++)
-        if (d->layers[i].type == UAKD_LAYER_OUTPUT && strcmp(d->layers[i].name, name) == 0) return i;
+        if (d->layers[i].type == UAKD_ND_OUTPUT && strcmp(d->layers[i].name, name) == 0) return i;
     return -1;
 }
 
@@ -729,27 +729,27 @@ uakd_status uakd_netdesc_summary(const uakd_netdesc *d, char **text) {
         const uakd_layer_desc *l = &d->layers[i];
         char detail[64] = "";
         switch (l->type) {
-        case UAKD_LAYER_CONV:
+        case UAKD_ND_CONV:
             snprintf(detail, sizeof detail, "%d %dx%d/%d%s %s", l->filters, l->size, l->size, l->stride,
-                     l->norm == UAKD_NORM_BATCH ? " bn" : l->norm == UAKD_NORM_GROUP ? " gn" : "",
+                     l->norm == UAKD_ND_NORM_BATCH ? " bn" : l->norm == UAKD_ND_NORM_GROUP ? " gn" : "",
                      ACTS[l->activation]);
             break;
-        case UAKD_LAYER_MAXPOOL: snprintf(detail, sizeof detail, "%dx%d/%d", l->size, l->size, l->stride); break;
-        case UAKD_LAYER_UPSAMPLE: snprintf(detail, sizeof detail, "x%d", l->stride); break;
-        case UAKD_LAYER_ROUTE:
-        case UAKD_LAYER_SHORTCUT: {
+        case UAKD_ND_MAXPOOL: snprintf(detail, sizeof detail, "%dx%d/%d", l->size, l->size, l->stride); break;
+        case UAKD_ND_UPSAMPLE: snprintf(detail, sizeof detail, "x%d", l->stride); break;
+        case UAKD_ND_ROUTE:
+        case UAKD_ND_SHORTCUT: {
             size_t n = 0;
             for (int k = 0; k < l->n_from && n < sizeof detail; k++)
                 n += (size_t)snprintf(detail + n, sizeof detail - n, k ? ",%d" : "%d", l->from[k]);
             break;
         }
-        case UAKD_LAYER_ACTIVATION: snprintf(detail, sizeof detail, "%s", ACTS[l->activation]); break;
-        case UAKD_LAYER_OUTPUT: snprintf(detail, sizeof detail, "%s", l->name); break;
+        case UAKD_ND_ACTIVATION: snprintf(detail, sizeof detail, "%s", ACTS[l->activation]); break;
+        case UAKD_ND_OUTPUT: snprintf(detail, sizeof detail, "%s", l->name); break;
         }
         char in[32], outs[32];
         snprintf(in, sizeof in, "%dx%dx%d", l->in_c, l->in_h, l->in_w);
         snprintf(outs, sizeof outs, "%dx%dx%d", l->out_c, l->out_h, l->out_w);
-        fprintf(f, "%5d  %-13s  %-18s  %-15s  %-15s  %10lld  %10.3f\n", i, uakd_layer_type_name(l->type), detail, in,
+        fprintf(f, "%5d  %-13s  %-18s  %-15s  %-15s  %10lld  %10.3f\n", i, uakd_netdesc_type_name(l->type), detail, in,
                 outs, (long long)l->params, l->flops / 1e6);
     }
     fprintf(f, "total: %d layers, %lld parameters (%.3f M), %lld buffers, %.3f GFLOPs at %dx%d\n", d->n_layers,
@@ -763,7 +763,7 @@ uakd_status uakd_netdesc_canonical(const uakd_netdesc *d, char **text) {
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);
     if (!f) return finish_stream(f, &buf, text);
-    const uakd_net_input *in = &d->input;
+    const uakd_netdesc_input *in = &d->input;
     fprintf(f, "[net]\nwidth=%d\nheight=%d\nchannels=%d\nmean=", in->width, in->height, in->channels);
     for (int c = 0; c < in->channels; c++) fprintf(f, c ? ",%.9g" : "%.9g", in->mean[c]);
     fprintf(f, "\nstd=");
@@ -771,29 +771,29 @@ uakd_status uakd_netdesc_canonical(const uakd_netdesc *d, char **text) {
     fprintf(f, "\n");
     for (int i = 0; i < d->n_layers; i++) {
         const uakd_layer_desc *l = &d->layers[i];
-        fprintf(f, "\n[%s]\n", uakd_layer_type_name(l->type));
+        fprintf(f, "\n[%s]\n", uakd_netdesc_type_name(l->type));
         if (l->name[0]) fprintf(f, "name=%s\n", l->name);
         switch (l->type) {
-        case UAKD_LAYER_CONV:
+        case UAKD_ND_CONV:
             fprintf(f, "filters=%d\nsize=%d\nstride=%d\npadding=%d\ngroups=%d\nnorm=%s\n", l->filters, l->size,
                     l->stride, l->padding, l->groups, NORMS[l->norm]);
-            if (l->norm == UAKD_NORM_GROUP) fprintf(f, "norm_groups=%d\n", l->norm_groups);
-            if (l->norm != UAKD_NORM_NONE) fprintf(f, "eps=%.9g\n", l->norm_eps);
-            if (l->norm == UAKD_NORM_BATCH) fprintf(f, "momentum=%.9g\n", l->norm_momentum);
+            if (l->norm == UAKD_ND_NORM_GROUP) fprintf(f, "norm_groups=%d\n", l->norm_groups);
+            if (l->norm != UAKD_ND_NORM_NONE) fprintf(f, "eps=%.9g\n", l->norm_eps);
+            if (l->norm == UAKD_ND_NORM_BATCH) fprintf(f, "momentum=%.9g\n", l->norm_momentum);
             fprintf(f, "bias=%d\nactivation=%s\n", l->bias, ACTS[l->activation]);
             break;
-        case UAKD_LAYER_MAXPOOL:
+        case UAKD_ND_MAXPOOL:
             fprintf(f, "size=%d\nstride=%d\npadding=%d\n", l->size, l->stride, l->padding);
             break;
-        case UAKD_LAYER_UPSAMPLE: fprintf(f, "stride=%d\n", l->stride); break;
-        case UAKD_LAYER_ROUTE:
+        case UAKD_ND_UPSAMPLE: fprintf(f, "stride=%d\n", l->stride); break;
+        case UAKD_ND_ROUTE:
             fprintf(f, "layers=");
             for (int k = 0; k < l->n_from; k++) fprintf(f, k ? ",%d" : "%d", l->from[k]);
             fprintf(f, "\n");
             break;
-        case UAKD_LAYER_SHORTCUT: fprintf(f, "from=%d\nactivation=%s\n", l->from[0], ACTS[l->activation]); break;
-        case UAKD_LAYER_ACTIVATION: fprintf(f, "activation=%s\n", ACTS[l->activation]); break;
-        case UAKD_LAYER_OUTPUT: break;
+        case UAKD_ND_SHORTCUT: fprintf(f, "from=%d\nactivation=%s\n", l->from[0], ACTS[l->activation]); break;
+        case UAKD_ND_ACTIVATION: fprintf(f, "activation=%s\n", ACTS[l->activation]); break;
+        case UAKD_ND_OUTPUT: break;
         }
     }
     return finish_stream(f, &buf, text);

@@ -17,7 +17,7 @@ static void check_tap(const uakd_netdesc *d, const char *name, int c, int h, int
     CHECK_MSG(l->out_c == c && l->out_h == h && l->out_w == w, "tap %s is %dx%dx%d", name, l->out_c, l->out_h, l->out_w);
 }
 
-static int count_type(const uakd_netdesc *d, uakd_layer_type t) {
+static int count_type(const uakd_netdesc *d, uakd_netdesc_type t) {
     int n = 0;
     for (int i = 0; i < d->n_layers; i++) n += d->layers[i].type == t;
     return n;
@@ -31,8 +31,8 @@ static void test_darknet53(void) {
     CHECK(d->total_params == 40584928);
     CHECK(d->total_params / 10000 == 4058); /* 40.58 M as printed */
     CHECK(d->total_buffers == 2 * 17856);   /* running mean + var of the 17856 BN channels */
-    CHECK(count_type(d, UAKD_LAYER_CONV) == 52);
-    CHECK(count_type(d, UAKD_LAYER_SHORTCUT) == 23);
+    CHECK(count_type(d, UAKD_ND_CONV) == 52);
+    CHECK(count_type(d, UAKD_ND_SHORTCUT) == 23);
     CHECK(d->n_layers == 78); /* 75 darknet layers + 3 taps */
     check_tap(d, "s8", 256, 32, 32);
     check_tap(d, "s16", 512, 16, 16);
@@ -41,8 +41,8 @@ static void test_darknet53(void) {
     /* The stem: 3x3x3x32 weights + 64 BN parameters; 2 * 864 * 256 * 256 FLOPs. */
     CHECK(d->layers[0].params == 864 + 64);
     CHECK(d->layers[0].flops == 2.0 * 864 * 256 * 256);
-    CHECK(strcmp(d->layers[0].name, "stem") == 0 && d->layers[0].norm == UAKD_NORM_BATCH && !d->layers[0].bias);
-    CHECK(d->layers[4].type == UAKD_LAYER_SHORTCUT && d->layers[4].from[0] == 1);
+    CHECK(strcmp(d->layers[0].name, "stem") == 0 && d->layers[0].norm == UAKD_ND_NORM_BATCH && !d->layers[0].bias);
+    CHECK(d->layers[4].type == UAKD_ND_SHORTCUT && d->layers[4].from[0] == 1);
     CHECK_OK(uakd_netdesc_set_input_size(d, 128, 96));
     check_tap(d, "s32", 1024, 3, 4);
     CHECK(d->total_params == 40584928);
@@ -57,7 +57,7 @@ static void test_darknet_tiny(void) {
     if (d) {
         CHECK(d->total_params == 913104);
         CHECK(d->total_params / 1000 == 913);
-        CHECK(count_type(d, UAKD_LAYER_CONV) == 15 && count_type(d, UAKD_LAYER_MAXPOOL) == 4);
+        CHECK(count_type(d, UAKD_ND_CONV) == 15 && count_type(d, UAKD_ND_MAXPOOL) == 4);
         check_tap(d, "s8", 128, 32, 32);
         check_tap(d, "s16", 128, 16, 16);
         /* 8 -> 4 -> 2 -> 1, and the stage-3 pool's 2x2 window does not fit in 1x1. */
@@ -114,8 +114,8 @@ static void test_small_network_by_hand(void) {
     CHECK(l[0].params == 4 * 2 * 9 + 4 && l[0].buffers == 0);
     CHECK(l[0].flops == 2.0 * 18 * 4 * 12);
     CHECK(l[1].params == 4 * 2 * 1 + 2 * 4 && l[1].buffers == 0 && l[1].bias == 0 && l[1].norm_groups == 2);
-    CHECK(l[1].norm == UAKD_NORM_GROUP && l[1].activation == UAKD_ACT_SILU && l[1].norm_eps == 1e-5f);
-    CHECK(l[2].from[0] == 0 && l[2].flops == 48 && l[2].activation == UAKD_ACT_LEAKY);
+    CHECK(l[1].norm == UAKD_ND_NORM_GROUP && l[1].activation == UAKD_ND_ACT_SILU && l[1].norm_eps == 1e-5f);
+    CHECK(l[2].from[0] == 0 && l[2].flops == 48 && l[2].activation == UAKD_ND_ACT_LEAKY);
     CHECK(l[3].out_h == 3 && l[3].out_w == 4 && l[3].stride == 1);
     CHECK(l[4].out_h == 6 && l[4].out_w == 8 && l[4].stride == 2);
     CHECK(l[5].n_from == 3 && l[5].from[0] == 0 && l[5].from[1] == 2 && l[5].from[2] == 1);

@@ -34,46 +34,46 @@
 #define UAKD_NETDESC_MAX_NAME 64
 #define UAKD_NETDESC_MAX_TEXT ((size_t)1 << 20) /* bytes of a description file */
 
-typedef enum uakd_layer_type {
-    UAKD_LAYER_CONV,       /* [convolutional] (alias [conv]) */
-    UAKD_LAYER_MAXPOOL,    /* [maxpool] */
-    UAKD_LAYER_UPSAMPLE,   /* [upsample]: nearest neighbour */
-    UAKD_LAYER_ROUTE,      /* [route]: channel concatenation of earlier layers */
-    UAKD_LAYER_SHORTCUT,   /* [shortcut]: previous layer + an earlier layer, then activation */
-    UAKD_LAYER_ACTIVATION, /* [activation]: element-wise activation of the previous layer */
-    UAKD_LAYER_OUTPUT,     /* [output]: identity that names the previous layer's map as a tap */
-} uakd_layer_type;
+typedef enum uakd_netdesc_type {
+    UAKD_ND_CONV,       /* [convolutional] (alias [conv]) */
+    UAKD_ND_MAXPOOL,    /* [maxpool] */
+    UAKD_ND_UPSAMPLE,   /* [upsample]: nearest neighbour */
+    UAKD_ND_ROUTE,      /* [route]: channel concatenation of earlier layers */
+    UAKD_ND_SHORTCUT,   /* [shortcut]: previous layer + an earlier layer, then activation */
+    UAKD_ND_ACTIVATION, /* [activation]: element-wise activation of the previous layer */
+    UAKD_ND_OUTPUT,     /* [output]: identity that names the previous layer's map as a tap */
+} uakd_netdesc_type;
 
-typedef enum uakd_activation {
-    UAKD_ACT_LINEAR,
-    UAKD_ACT_LEAKY,   /* x > 0 ? x : 0.1 x */
-    UAKD_ACT_RELU,
-    UAKD_ACT_SILU,    /* x * sigmoid(x) */
-    UAKD_ACT_SIGMOID,
-} uakd_activation;
+typedef enum uakd_netdesc_act {
+    UAKD_ND_ACT_LINEAR,
+    UAKD_ND_ACT_LEAKY,   /* x > 0 ? x : 0.1 x */
+    UAKD_ND_ACT_RELU,
+    UAKD_ND_ACT_SILU,    /* x * sigmoid(x) */
+    UAKD_ND_ACT_SIGMOID,
+} uakd_netdesc_act;
 
-typedef enum uakd_norm {
-    UAKD_NORM_NONE,
-    UAKD_NORM_BATCH,
-    UAKD_NORM_GROUP,
-} uakd_norm;
+typedef enum uakd_netdesc_norm {
+    UAKD_ND_NORM_NONE,
+    UAKD_ND_NORM_BATCH,
+    UAKD_ND_NORM_GROUP,
+} uakd_netdesc_norm;
 
-typedef struct uakd_net_input {
+typedef struct uakd_netdesc_input {
     int width, height, channels;
     float mean[UAKD_NETDESC_MAX_CHANNELS], std[UAKD_NETDESC_MAX_CHANNELS]; /* per channel */
-} uakd_net_input;
+} uakd_netdesc_input;
 
 typedef struct uakd_layer_desc {
-    uakd_layer_type type;
+    uakd_netdesc_type type;
     int line;                          /* line of the section header, for messages */
     char name[UAKD_NETDESC_MAX_NAME];  /* name= ("" when not given) */
     /* convolutional; size/stride/padding also for maxpool, stride for upsample */
     int filters, size, stride, padding, groups;
     int bias;                          /* 1 when the conv has a bias vector */
-    uakd_norm norm;
+    uakd_netdesc_norm norm;
     int norm_groups;                   /* GroupNorm groups */
     float norm_eps, norm_momentum;
-    uakd_activation activation;        /* conv, shortcut, activation */
+    uakd_netdesc_act activation;        /* conv, shortcut, activation */
     /* route (n_from >= 1) and shortcut (n_from == 1): absolute indices of earlier layers */
     int n_from;
     int from[UAKD_NETDESC_MAX_ROUTE];
@@ -84,7 +84,7 @@ typedef struct uakd_layer_desc {
 } uakd_layer_desc;
 
 typedef struct uakd_netdesc {
-    uakd_net_input input;
+    uakd_netdesc_input input;
     int n_layers, cap_layers;
     uakd_layer_desc *layers;
     int64_t total_params, total_buffers;
@@ -121,7 +121,7 @@ uakd_status uakd_netdesc_put_metadata(const uakd_netdesc *d, uakd_safetensors_wr
  * architecture, is refused with a message giving both hashes. */
 uakd_status uakd_netdesc_check_metadata(const uakd_netdesc *d, const uakd_safetensors *st);
 
-const char *uakd_layer_type_name(uakd_layer_type t);
-const char *uakd_activation_name(uakd_activation a);
+const char *uakd_netdesc_type_name(uakd_netdesc_type t);
+const char *uakd_netdesc_act_name(uakd_netdesc_act a);
 
 #endif
