@@ -5,11 +5,15 @@
  * conv layer stores (batch norm ? 4 : 1) * filters + filters * (C_in / groups) * k * k values. */
 #include "uakd/darknet_weights.h"
 
+#include <inttypes.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "uakd/safetensors.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "darknet weights are little-endian; this reader assumes a little-endian host"
@@ -172,4 +176,73 @@ uakd_status uakd_darknet_weights_read(uakd_darknet_weights *w, float *dst, size_
                          w->consumed);
     w->consumed += n;
     return UAKD_OK;
+}
+
+/* Adds one tensor named "<prefix>.<suffix>" read from the stream into the next slice of buf. */
+static uakd_status take(uakd_darknet_weights *w, uakd_safetensors_writer *sw, const char *prefix, const char *suffix,
+                        int ndim, const int64_t *shape, float **buf) {
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    UAKD_TRY(uakd_darknet_weights_read(w, *buf, n));
+    char name[UAKD_NETDESC_MAX_NAME + 32];
+    snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    UAKD_TRY(uakd_safetensors_writer_add_f32(sw, name, ndim, shape, *buf));
+    *buf += n;
+    return UAKD_OK;
+}
+
+static uakd_status convert_layers(uakd_darknet_weights *w, const uakd_netdesc *d, const uakd_darknet_layer *layers,
+                                  size_t covered, float *values, uakd_safetensors_writer *sw) {
+    float *next = values;
+    for (size_t k = 0; k < covered; k++) {
+        const uakd_layer_desc *l = &d->layers[layers[k].layer];
+        char p[UAKD_NETDESC_MAX_NAME + 16];
+        uakd_netdesc_layer_prefix(d, layers[k].layer, p, sizeof p);
+        int64_t f = l->filters, wshape[4] = {f, l->in_c / l->groups, l->size, l->size};
+        if (l->norm == UAKD_ND_NORM_BATCH) {
+            UAKD_TRY(take(w, sw, p, "bn.bias", 1, &f, &next));
+            UAKD_TRY(take(w, sw, p, "bn.weight", 1, &f, &next));
+            UAKD_TRY(take(w, sw, p, "bn.running_mean", 1, &f, &next));
+            UAKD_TRY(take(w, sw, p, "bn.running_var", 1, &f, &next));
+        } else
+            UAKD_TRY(take(w, sw, p, "conv.bias", 1, &f, &next));
+        UAKD_TRY(take(w, sw, p, "conv.weight", 4, wshape, &next));
+    }
+    return UAKD_OK;
+}
+
+uakd_status uakd_darknet_to_safetensors(const char *weights_path, const uakd_netdesc *d, unsigned flags,
+                                        const char *out_path, size_t *n_covered) {
+    uakd_darknet_layer *layers = NULL;
+    size_t n = 0, covered = 0, total = 0;
+    uakd_darknet_weights *w = NULL;
+    uakd_safetensors_writer *sw = NULL;
+    float *values = NULL;
+    uakd_status st = uakd_darknet_layout(d, &layers, &n);
+    if (st == UAKD_OK) st = uakd_darknet_weights_open(weights_path, &w);
+    if (st == UAKD_OK) st = uakd_darknet_weights_plan(w, layers, n, flags, &covered);
+    for (size_t k = 0; k < covered; k++) total += layers[k].n_floats;
+    if (st == UAKD_OK && !(values = malloc((total ? total : 1) * sizeof *values)))
+        st = uakd_fail(UAKD_ENOMEM, "%s: cannot allocate %zu values", weights_path, total);
+    if (st == UAKD_OK) st = uakd_safetensors_writer_new(&sw);
+    if (st == UAKD_OK) st = convert_layers(w, d, layers, covered, values, sw);
+    if (st == UAKD_OK) {
+        const uakd_darknet_header *h = uakd_darknet_weights_header(w);
+        char buf[64];
+        snprintf(buf, sizeof buf, "%d.%d.%d", h->major, h->minor, h->revision);
+        st = uakd_safetensors_writer_set_meta(sw, "format", "uakd-weights");
+        if (st == UAKD_OK) st = uakd_safetensors_writer_set_meta_u64(sw, "format_version", 1);
+        if (st == UAKD_OK) st = uakd_netdesc_put_metadata(d, sw);
+        if (st == UAKD_OK) st = uakd_safetensors_writer_set_meta(sw, "darknet_header", buf);
+        if (st == UAKD_OK) st = uakd_safetensors_writer_set_meta_u64(sw, "darknet_seen", h->seen);
+        if (st == UAKD_OK) st = uakd_safetensors_writer_set_meta_u64(sw, "darknet_layers", covered);
+        uakd_safetensors_writer_checksum(sw, 1);
+        if (st == UAKD_OK) st = uakd_safetensors_writer_write(sw, out_path);
+    }
+    if (n_covered) *n_covered = st == UAKD_OK ? covered : 0;
+    uakd_safetensors_writer_free(sw);
+    free(values);
+    uakd_darknet_weights_close(w);
+    free(layers);
+    return st;
 }

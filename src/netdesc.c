@@ -704,6 +704,11 @@ int uakd_netdesc_find_output(const uakd_netdesc *d, const char *name) {
     return -1;
 }
 
+void uakd_netdesc_layer_prefix(const uakd_netdesc *d, int i, char *buf, size_t cap) {
+    if (i >= 0 && i < d->n_layers && d->layers[i].name[0]) snprintf(buf, cap, "%s", d->layers[i].name);
+    else snprintf(buf, cap, "layers.%d", i);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* summary and canonical form */
 

@@ -5,15 +5,17 @@
 #include "uakd/darknet_weights.h"
 #include "uakd/fileio.h"
 #include "uakd/netdesc.h"
+#include "uakd/safetensors.h"
 #include "uakd/status.h"
 
 #include <stdint.h>
+#include <sys/wait.h>
 
 /* Layers: 0 conv 3x3 BN (2 -> 3), 1 maxpool, 2 conv 1x1 with bias (3 -> 2), 3 conv 1x1 BN (2 -> 4).
  * Stored values: 4*3 + 3*2*9 = 66, 2 + 2*3 = 8, 4*4 + 4*2 = 24; 98 in all. */
 static const char *NET =
     "[net]\nwidth=4\nheight=4\nchannels=2\n"
-    "[convolutional]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
+    "[convolutional]\nname=stem\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=leaky\n"
     "[maxpool]\n"
     "[convolutional]\nfilters=2\nsize=1\n"
     "[convolutional]\nfilters=4\nsize=1\nbatch_normalize=1\n";
@@ -128,7 +130,7 @@ static void test_prefix_and_mismatch(void) {
     CHECK_OK(uakd_darknet_weights_open(write_weights("w_prefix.weights", 0, 2, 0, 74, 0), &w));
     if (w) {
         CHECK_FAILS(uakd_darknet_weights_plan(w, l, n, 0, &covered), UAKD_EFORMAT);
-        CHECK(strstr(uakd_last_error(), "first 2 of 3") && strstr(uakd_last_error(), "before layer 3 (line 15)"));
+        CHECK(strstr(uakd_last_error(), "first 2 of 3") && strstr(uakd_last_error(), "before layer 3 (line 16)"));
         CHECK(covered == 0);
         CHECK_OK(uakd_darknet_weights_plan(w, l, n, UAKD_DARKNET_ALLOW_PREFIX, &covered));
         CHECK(covered == 2);
@@ -138,7 +140,7 @@ static void test_prefix_and_mismatch(void) {
     CHECK_OK(uakd_darknet_weights_open(write_weights("w_mid.weights", 0, 2, 0, 70, 0), &w));
     if (w) {
         CHECK_FAILS(uakd_darknet_weights_plan(w, l, n, UAKD_DARKNET_ALLOW_PREFIX, &covered), UAKD_EFORMAT);
-        CHECK(strstr(uakd_last_error(), "ends inside layer 2 (line 12)") && strstr(uakd_last_error(), "needs 8"));
+        CHECK(strstr(uakd_last_error(), "ends inside layer 2 (line 13)") && strstr(uakd_last_error(), "needs 8"));
         uakd_darknet_weights_close(w);
     }
     /* 100 values: two too many unless trailing values are allowed. */
@@ -173,10 +175,89 @@ static void test_bad_files(void) {
     CHECK_FAILS(uakd_darknet_weights_open(test_tmp("w_missing.weights"), &w), UAKD_EIO);
 }
 
+/* Checks that tensor name holds the stream values first, first + 0.5, ... with the given shape. */
+static void check_run(const uakd_safetensors *st, const char *name, int ndim, const int64_t *shape, int first) {
+    float v[64];
+    CHECK_OK(uakd_safetensors_read_f32(st, name, ndim, shape, v));
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) ok &= v[i] == 0.5f * (float)(first + (int)i);
+    CHECK_MSG(ok, "%s does not hold values %d..", name, first);
+}
+
+static void test_convert_to_safetensors(void) {
+    uakd_netdesc *d;
+    CHECK_OK(uakd_netdesc_parse(NET, strlen(NET), "net", &d));
+    if (!d) return;
+    const char *out = test_tmp("converted.safetensors");
+    size_t covered;
+    CHECK_OK(uakd_darknet_to_safetensors(write_weights("w_conv.weights", 0, 2, 77, 98, 0), d, 0, out, &covered));
+    CHECK(covered == 3);
+    uakd_safetensors *st;
+    CHECK_OK(uakd_safetensors_open(out, &st));
+    if (st) {
+        CHECK(uakd_safetensors_count(st) == 5 + 2 + 5);
+        int64_t c3 = 3, c2 = 2, c4 = 4, w0[4] = {3, 2, 3, 3}, w2[4] = {2, 3, 1, 1}, w3[4] = {4, 2, 1, 1};
+        check_run(st, "stem.bn.bias", 1, &c3, 0); /* darknet order: beta, gamma, mean, var, weights */
+        check_run(st, "stem.bn.weight", 1, &c3, 3);
+        check_run(st, "stem.bn.running_mean", 1, &c3, 6);
+        check_run(st, "stem.bn.running_var", 1, &c3, 9);
+        check_run(st, "stem.conv.weight", 4, w0, 12);
+        check_run(st, "layers.2.conv.bias", 1, &c2, 66);
+        check_run(st, "layers.2.conv.weight", 4, w2, 68);
+        check_run(st, "layers.3.bn.bias", 1, &c4, 74);
+        check_run(st, "layers.3.bn.running_var", 1, &c4, 86);
+        check_run(st, "layers.3.conv.weight", 4, w3, 90);
+        CHECK(strcmp(uakd_safetensors_at(st, 0)->name, "stem.bn.bias") == 0);
+        CHECK_OK(uakd_safetensors_expect_format(st, "uakd-weights", 1, NULL));
+        CHECK_OK(uakd_netdesc_check_metadata(d, st));
+        CHECK(strcmp(uakd_safetensors_meta(st, "darknet_header"), "0.2.5") == 0);
+        CHECK(strcmp(uakd_safetensors_meta(st, "darknet_seen"), "77") == 0);
+        uakd_safetensors_free(st);
+    }
+    /* A prefix file converts the layers it covers, when allowed. */
+    const char *prefix = write_weights("w_conv_prefix.weights", 0, 1, 5, 74, 0);
+    CHECK_FAILS(uakd_darknet_to_safetensors(prefix, d, 0, out, &covered), UAKD_EFORMAT);
+    CHECK_OK(uakd_darknet_to_safetensors(prefix, d, UAKD_DARKNET_ALLOW_PREFIX, out, &covered));
+    CHECK(covered == 2);
+    CHECK_OK(uakd_safetensors_open(out, &st));
+    if (st) {
+        CHECK(uakd_safetensors_count(st) == 7 && uakd_safetensors_find(st, "layers.3.conv.weight") == NULL);
+        CHECK(strcmp(uakd_safetensors_meta(st, "darknet_layers"), "2") == 0);
+        uakd_safetensors_free(st);
+    }
+    uakd_netdesc_free(d);
+}
+
+/* `uakd convert` end to end (needs UAKD_CLI, set by `make test`). */
+static void test_cli_convert(void) {
+    const char *cfg = test_tmp("cli_net.cfg"), *out = test_tmp("cli_out.safetensors");
+    CHECK_OK(uakd_write_file_atomic(cfg, NET, strlen(NET)));
+    const char *in = write_weights("cli_in.weights", 0, 2, 0, 74, 0);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s convert --cfg %s --darknet %s -o %s >/dev/null 2>&1", getenv("UAKD_CLI"), cfg, in, out);
+    int rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 3); /* a prefix, not allowed */
+    snprintf(cmd, sizeof cmd, "%s convert --cfg %s --darknet %s -o %s --prefix >/dev/null", getenv("UAKD_CLI"), cfg, in, out);
+    rc = system(cmd);
+    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+    uakd_safetensors *st;
+    CHECK_OK(uakd_safetensors_open(out, &st));
+    if (st) {
+        int64_t w2[4] = {2, 3, 1, 1};
+        check_run(st, "layers.2.conv.weight", 4, w2, 68);
+        uakd_safetensors_free(st);
+    }
+}
+
 int main(void) {
     RUN(test_layout);
     RUN(test_exact_file_both_header_versions);
     RUN(test_prefix_and_mismatch);
     RUN(test_bad_files);
+    RUN(test_convert_to_safetensors);
+    if (getenv("UAKD_CLI")) RUN(test_cli_convert);
+    else SKIP(test_cli_convert, "UAKD_CLI not set (run through make test)");
     return TEST_END();
 }

@@ -31,5 +31,6 @@ int uakd_cli_parse_double(const char *cmd, const char *opt, const char *s, doubl
 
 int uakd_cmd_version(int argc, char **argv);
 int uakd_cmd_netinfo(int argc, char **argv);
+int uakd_cmd_convert(int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@
 
 static const uakd_cli_command commands[] = {
     {"version", "print the version and build features", uakd_cmd_version},
+    {"convert", "convert darknet .weights into safetensors for a network description", uakd_cmd_convert},
     {"netinfo", "check a network description and print its layers, parameters and FLOPs", uakd_cmd_netinfo},
 };
 

@@ -63,4 +63,14 @@ uakd_status uakd_darknet_weights_plan(const uakd_darknet_weights *w, const uakd_
 /* Reads the next n values of the stream into dst. */
 uakd_status uakd_darknet_weights_read(uakd_darknet_weights *w, float *dst, size_t n);
 
+/* Converts a darknet weights file for network d into a safetensors file at out_path (written
+ * atomically) with state_dict names (see uakd_netdesc_layer_prefix): for each covered conv layer,
+ * with batch norm P.bn.bias (beta), P.bn.weight (gamma), P.bn.running_mean, P.bn.running_var,
+ * else P.conv.bias; then P.conv.weight. Metadata: format "uakd-weights", format_version 1, the
+ * architecture keys of uakd_netdesc_put_metadata, "darknet_header" ("major.minor.revision"),
+ * "darknet_seen" and "darknet_layers" (layers covered). flags as for plan; *n_covered may be
+ * NULL. */
+uakd_status uakd_darknet_to_safetensors(const char *weights_path, const uakd_netdesc *d, unsigned flags,
+                                        const char *out_path, size_t *n_covered);
+
 #endif

@@ -103,6 +103,12 @@ uakd_status uakd_netdesc_set_input_size(uakd_netdesc *d, int width, int height);
 /* Index of the [output] layer with that name, or -1. */
 int uakd_netdesc_find_output(const uakd_netdesc *d, const char *name);
 
+/* The state_dict prefix P of layer i: its name, or "layers.<i>" when it has none. A conv layer's
+ * tensors are then P.conv.weight (filters, C_in / groups, k, k), P.conv.bias (filters) when it
+ * has a bias, and P.bn.{weight, bias, running_mean, running_var} with batch norm or
+ * P.gn.{weight, bias} with group norm (PyTorch: a module with submodules conv and bn/gn). */
+void uakd_netdesc_layer_prefix(const uakd_netdesc *d, int i, char *buf, size_t cap);
+
 /* A per-layer table (index, type, output shape C x H x W, parameters, MFLOPs) with totals at the
  * end, as a new string (free with free()). */
 uakd_status uakd_netdesc_summary(const uakd_netdesc *d, char **text);
