@@ -14,6 +14,7 @@
 #include "uakd/netdesc.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,7 +217,8 @@ static uakd_status parse_double(const section *s, int line, const key_spec *k, c
     char *end;
     double x = strtod(v, &end);
     if (end == v || *end || !isfinite(x)) return bad_value(s, line, k->key, v, "expected a finite number");
-    if (x < k->lo || x > k->hi) {
+    /* Values are stored as float: compare in float so that a stored value always re-parses. */
+    if (!(fabs(x) <= FLT_MAX) || (float)x < (float)k->lo || (float)x > (float)k->hi) {
         char msg[96];
         snprintf(msg, sizeof msg, "out of range %g..%g", k->lo, k->hi);
         return bad_value(s, line, k->key, v, msg);
@@ -763,13 +765,16 @@ uakd_status uakd_netdesc_summary(const uakd_netdesc *d, char **text) {
     return finish_stream(f, &buf, text);
 }
 
-uakd_status uakd_netdesc_canonical(const uakd_netdesc *d, char **text) {
+/* The canonical text; without the input width and height when with_size is 0. */
+static uakd_status write_canonical(const uakd_netdesc *d, int with_size, char **text) {
     char *buf = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);
     if (!f) return finish_stream(f, &buf, text);
     const uakd_netdesc_input *in = &d->input;
-    fprintf(f, "[net]\nwidth=%d\nheight=%d\nchannels=%d\nmean=", in->width, in->height, in->channels);
+    fprintf(f, "[net]\n");
+    if (with_size) fprintf(f, "width=%d\nheight=%d\n", in->width, in->height);
+    fprintf(f, "channels=%d\nmean=", in->channels);
     for (int c = 0; c < in->channels; c++) fprintf(f, c ? ",%.9g" : "%.9g", in->mean[c]);
     fprintf(f, "\nstd=");
     for (int c = 0; c < in->channels; c++) fprintf(f, c ? ",%.9g" : "%.9g", in->std[c]);
@@ -804,9 +809,11 @@ uakd_status uakd_netdesc_canonical(const uakd_netdesc *d, char **text) {
     return finish_stream(f, &buf, text);
 }
 
+uakd_status uakd_netdesc_canonical(const uakd_netdesc *d, char **text) { return write_canonical(d, 1, text); }
+
 uakd_status uakd_netdesc_hash(const uakd_netdesc *d, uint64_t *hash) {
     char *text;
-    UAKD_TRY(uakd_netdesc_canonical(d, &text));
+    UAKD_TRY(write_canonical(d, 0, &text));
     uint64_t h = 0xcbf29ce484222325ull;
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
     free(text);

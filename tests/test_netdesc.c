@@ -148,7 +148,12 @@ static void test_canonical_form_and_hash(void) {
     CHECK_OK(uakd_netdesc_hash(a, &ha));
     CHECK_OK(uakd_netdesc_hash(b, &hb));
     CHECK(ha == hb);
-    /* One changed value changes the hash. */
+    /* The input size does not change the hash; one changed value does. */
+    CHECK_OK(uakd_netdesc_set_input_size(b, 64, 32));
+    CHECK_OK(uakd_netdesc_hash(b, &hb));
+    CHECK(ha == hb);
+    CHECK_OK(uakd_netdesc_hash(a, &ha));
+    CHECK(ha == hb);
     char *p = strstr(text, "filters=64");
     if (p) memcpy(p, "filters=65", 10);
     CHECK_OK(uakd_netdesc_parse(text, strlen(text), "changed", &c));

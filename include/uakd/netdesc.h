@@ -116,7 +116,8 @@ uakd_status uakd_netdesc_summary(const uakd_netdesc *d, char **text);
 /* The description with every key spelled out in a fixed order and no comments (a new string).
  * Parsing it gives the same network; equal networks give equal text. */
 uakd_status uakd_netdesc_canonical(const uakd_netdesc *d, char **text);
-/* FNV-1a 64-bit hash of the canonical text: identifies an architecture in checkpoints. */
+/* FNV-1a 64-bit hash of the canonical text without the [net] width and height: identifies an
+ * architecture (whose weights fit any input size) in weights files and checkpoints. */
 uakd_status uakd_netdesc_hash(const uakd_netdesc *d, uint64_t *hash);
 
 /* Records the architecture in a weights file or checkpoint being written: metadata "arch" (the
