@@ -10,7 +10,10 @@
  * Parameters of a conv: filters * (C_in / groups) * k * k weights, + filters biases when bias=1,
  * + 2 * filters (gamma, beta) with batch or group norm. BatchNorm's running mean and variance
  * (2 * filters) are buffers, not parameters. FLOPs: 2 * multiply-adds of convolutions plus one
- * per element for shortcut additions; activations, pools and copies are not counted. */
+ * per element for shortcut additions, channel scaling and global average pooling; activations,
+ * max-pools and copies are not counted. Further shapes:
+ *   avgpool         C x 1 x 1 (global average)
+ *   scale_channels  shape of the "from" layer; the previous layer must be C x 1 x 1 */
 #include "uakd/netdesc.h"
 
 #include <errno.h>
@@ -93,6 +96,15 @@ static const key_spec ACTIVATION_KEYS[] = {
     {"activation", K_ENUM, NULL, 0, 0, ACTS},
     END_KEYS,
 };
+static const key_spec AVGPOOL_KEYS[] = {
+    {"name", K_NAME, "", 0, 0, NULL},
+    END_KEYS,
+};
+static const key_spec SCALE_KEYS[] = {
+    {"name", K_NAME, "", 0, 0, NULL},
+    {"from", K_INT, NULL, -UAKD_NETDESC_MAX_LAYERS, UAKD_NETDESC_MAX_LAYERS, NULL},
+    END_KEYS,
+};
 static const key_spec OUTPUT_KEYS[] = {
     {"name", K_NAME, NULL, 0, 0, NULL},
     END_KEYS,
@@ -113,13 +125,15 @@ static const struct {
     {"shortcut", UAKD_ND_SHORTCUT, SHORTCUT_KEYS},
     {"activation", UAKD_ND_ACTIVATION, ACTIVATION_KEYS},
     {"output", UAKD_ND_OUTPUT, OUTPUT_KEYS},
+    {"avgpool", UAKD_ND_AVGPOOL, AVGPOOL_KEYS},
+    {"scale_channels", UAKD_ND_SCALE_CHANNELS, SCALE_KEYS},
 };
 #define N_SECTIONS (sizeof SECTIONS / sizeof SECTIONS[0])
 #define MAX_KEYS 16
 
 const char *uakd_netdesc_type_name(uakd_netdesc_type t) {
     static const char *const names[] = {"convolutional", "maxpool", "upsample", "route",
-                                        "shortcut", "activation", "output"};
+                                        "shortcut", "activation", "output", "avgpool", "scale_channels"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
@@ -414,20 +428,22 @@ static uakd_status build_layer(const section *s, int index, uakd_layer_desc *l) 
         return UAKD_OK;
     }
     case UAKD_ND_SHORTCUT:
+    case UAKD_ND_SCALE_CHANNELS:
         UAKD_TRY(get_int(s, "from", &v, NULL));
-        UAKD_TRY(get_enum(s, "activation", &act, NULL));
+        if (l->type == UAKD_ND_SHORTCUT) UAKD_TRY(get_enum(s, "activation", &act, NULL));
         l->activation = (uakd_netdesc_act)act;
         l->n_from = 1;
         UAKD_TRY(resolve_ref(s, "from", index, v, &l->from[0]));
-        if (index == 0 || l->from[0] == index - 1)
-            return uakd_fail(UAKD_EFORMAT, "%s:%d: [shortcut] from=%d must name a layer before the previous one",
-                             s->label, s->line, v);
+        if (l->from[0] == index - 1)
+            return uakd_fail(UAKD_EFORMAT, "%s:%d: [%s] from=%d must name a layer before the previous one", s->label,
+                             s->line, SECTIONS[s->sec].name, v);
         return UAKD_OK;
     case UAKD_ND_ACTIVATION:
         UAKD_TRY(get_enum(s, "activation", &act, NULL));
         l->activation = (uakd_netdesc_act)act;
         return UAKD_OK;
-    case UAKD_ND_OUTPUT: return UAKD_OK;
+    case UAKD_ND_OUTPUT:
+    case UAKD_ND_AVGPOOL: return UAKD_OK;
     }
     return UAKD_OK;
 }
@@ -618,6 +634,23 @@ static uakd_status infer(uakd_netdesc *d, const char *label) {
             l->flops = (double)c * h * w;
             break;
         }
+        case UAKD_ND_AVGPOOL:
+            l->flops = (double)c * h * w;
+            h = w = 1;
+            break;
+        case UAKD_ND_SCALE_CHANNELS: {
+            const uakd_layer_desc *f = &d->layers[l->from[0]];
+            if (h != 1 || w != 1 || c != f->out_c) {
+                snprintf(msg, sizeof msg, "scales layer %d (%dx%dx%d) by the previous layer, which is %dx%dx%d, not "
+                         "%dx1x1", l->from[0], f->out_c, f->out_h, f->out_w, c, h, w, f->out_c);
+                return layer_error(label, l, i, msg);
+            }
+            c = f->out_c;
+            h = f->out_h;
+            w = f->out_w;
+            l->flops = (double)c * h * w;
+            break;
+        }
         case UAKD_ND_ACTIVATION:
         case UAKD_ND_OUTPUT: break;
         }
@@ -744,7 +777,8 @@ uakd_status uakd_netdesc_summary(const uakd_netdesc *d, char **text) {
         case UAKD_ND_MAXPOOL: snprintf(detail, sizeof detail, "%dx%d/%d", l->size, l->size, l->stride); break;
         case UAKD_ND_UPSAMPLE: snprintf(detail, sizeof detail, "x%d", l->stride); break;
         case UAKD_ND_ROUTE:
-        case UAKD_ND_SHORTCUT: {
+        case UAKD_ND_SHORTCUT:
+        case UAKD_ND_SCALE_CHANNELS: {
             size_t n = 0;
             for (int k = 0; k < l->n_from && n < sizeof detail; k++)
                 n += (size_t)snprintf(detail + n, sizeof detail - n, k ? ",%d" : "%d", l->from[k]);
@@ -752,6 +786,7 @@ uakd_status uakd_netdesc_summary(const uakd_netdesc *d, char **text) {
         }
         case UAKD_ND_ACTIVATION: snprintf(detail, sizeof detail, "%s", ACTS[l->activation]); break;
         case UAKD_ND_OUTPUT: snprintf(detail, sizeof detail, "%s", l->name); break;
+        case UAKD_ND_AVGPOOL: snprintf(detail, sizeof detail, "global"); break;
         }
         char in[32], outs[32];
         snprintf(in, sizeof in, "%dx%dx%d", l->in_c, l->in_h, l->in_w);
@@ -803,7 +838,9 @@ static uakd_status write_canonical(const uakd_netdesc *d, int with_size, char **
             break;
         case UAKD_ND_SHORTCUT: fprintf(f, "from=%d\nactivation=%s\n", l->from[0], ACTS[l->activation]); break;
         case UAKD_ND_ACTIVATION: fprintf(f, "activation=%s\n", ACTS[l->activation]); break;
-        case UAKD_ND_OUTPUT: break;
+        case UAKD_ND_SCALE_CHANNELS: fprintf(f, "from=%d\n", l->from[0]); break;
+        case UAKD_ND_OUTPUT:
+        case UAKD_ND_AVGPOOL: break;
         }
     }
     return finish_stream(f, &buf, text);

@@ -133,6 +133,30 @@ static void test_small_network_by_hand(void) {
     uakd_netdesc_free(d);
 }
 
+/* A squeeze-and-excitation block (EfficientNet's MBConv uses it). */
+static void test_squeeze_excitation(void) {
+    const char *se = "[net]\nwidth=8\nheight=6\nchannels=4\n"
+                     "[conv]\nfilters=4\n"                                  /* 0: 4x6x8, 16 + 4 params */
+                     "[avgpool]\n"                                           /* 1: 4x1x1 */
+                     "[conv]\nfilters=2\nactivation=silu\n"                 /* 2: 2x1x1, 8 + 2 */
+                     "[conv]\nfilters=4\nactivation=sigmoid\n"              /* 3: 4x1x1, 8 + 4 */
+                     "[scale_channels]\nfrom=-4\n";                         /* 4: layer 0 x layer 3 */
+    uakd_netdesc *d;
+    CHECK_OK(uakd_netdesc_parse(se, strlen(se), "se", &d));
+    if (!d) return;
+    const uakd_layer_desc *l = d->layers;
+    CHECK(l[1].type == UAKD_ND_AVGPOOL && l[1].out_c == 4 && l[1].out_h == 1 && l[1].out_w == 1);
+    CHECK(l[1].flops == 4 * 6 * 8);
+    CHECK(l[4].type == UAKD_ND_SCALE_CHANNELS && l[4].from[0] == 0);
+    CHECK(l[4].out_c == 4 && l[4].out_h == 6 && l[4].out_w == 8 && l[4].flops == 4 * 6 * 8);
+    CHECK(d->total_params == 20 + 10 + 12);
+    uakd_netdesc_free(d);
+    const char *bad = "[net]\nwidth=8\nheight=6\n[conv]\nfilters=4\n[avgpool]\n[conv]\nfilters=3\n"
+                      "[scale_channels]\nfrom=0\n";
+    CHECK_FAILS(uakd_netdesc_parse(bad, strlen(bad), "se", &d), UAKD_EFORMAT);
+    CHECK(strstr(uakd_last_error(), "se:9: layer 3 [scale_channels]") && strstr(uakd_last_error(), "not 4x1x1"));
+}
+
 static void test_canonical_form_and_hash(void) {
     uakd_netdesc *a, *b, *c;
     CHECK_OK(uakd_netdesc_load("cfg/darknet-tiny-h.cfg", &a));
@@ -296,6 +320,7 @@ int main(void) {
     RUN(test_darknet53);
     RUN(test_darknet_tiny);
     RUN(test_small_network_by_hand);
+    RUN(test_squeeze_excitation);
     RUN(test_canonical_form_and_hash);
     RUN(test_errors_name_line_and_suggest);
     RUN(test_architecture_metadata);

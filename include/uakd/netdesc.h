@@ -42,6 +42,8 @@ typedef enum uakd_netdesc_type {
     UAKD_ND_SHORTCUT,   /* [shortcut]: previous layer + an earlier layer, then activation */
     UAKD_ND_ACTIVATION, /* [activation]: element-wise activation of the previous layer */
     UAKD_ND_OUTPUT,     /* [output]: identity that names the previous layer's map as a tap */
+    UAKD_ND_AVGPOOL,    /* [avgpool]: global average pool to C x 1 x 1 */
+    UAKD_ND_SCALE_CHANNELS, /* [scale_channels]: an earlier map times the previous C x 1 x 1 layer */
 } uakd_netdesc_type;
 
 typedef enum uakd_netdesc_act {
@@ -74,7 +76,8 @@ typedef struct uakd_layer_desc {
     int norm_groups;                   /* GroupNorm groups */
     float norm_eps, norm_momentum;
     uakd_netdesc_act activation;        /* conv, shortcut, activation */
-    /* route (n_from >= 1) and shortcut (n_from == 1): absolute indices of earlier layers */
+    /* route (n_from >= 1), shortcut and scale_channels (n_from == 1): absolute indices of
+     * earlier layers */
     int n_from;
     int from[UAKD_NETDESC_MAX_ROUTE];
     /* computed: shapes (channels, height, width), parameters, buffers, FLOPs */
