@@ -764,7 +764,7 @@ uakd_status uakd_netdesc_summary(const uakd_netdesc *d, char **text) {
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);
     if (!f) return finish_stream(f, &buf, text);
-    fprintf(f, "layer  type           detail              input            output           params      MFLOPs\n");
+    fprintf(f, "layer  type            detail              input            output           params      MFLOPs\n");
     for (int i = 0; i < d->n_layers; i++) {
         const uakd_layer_desc *l = &d->layers[i];
         char detail[64] = "";
@@ -791,7 +791,7 @@ uakd_status uakd_netdesc_summary(const uakd_netdesc *d, char **text) {
         char in[32], outs[32];
         snprintf(in, sizeof in, "%dx%dx%d", l->in_c, l->in_h, l->in_w);
         snprintf(outs, sizeof outs, "%dx%dx%d", l->out_c, l->out_h, l->out_w);
-        fprintf(f, "%5d  %-13s  %-18s  %-15s  %-15s  %10lld  %10.3f\n", i, uakd_netdesc_type_name(l->type), detail, in,
+        fprintf(f, "%5d  %-14s  %-18s  %-15s  %-15s  %10lld  %10.3f\n", i, uakd_netdesc_type_name(l->type), detail, in,
                 outs, (long long)l->params, l->flops / 1e6);
     }
     fprintf(f, "total: %d layers, %lld parameters (%.3f M), %lld buffers, %.3f GFLOPs at %dx%d\n", d->n_layers,
