@@ -6,7 +6,8 @@
  *
  * Build and run (clang 14 with compiler-rt, from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
- *     fuzz/fuzz_netdesc.c src/netdesc.c src/darknet_weights.c src/fileio.c src/status.c -lm \
+ *     fuzz/fuzz_netdesc.c src/netdesc.c src/darknet_weights.c src/safetensors.c src/fileio.c \
+ *     src/status.c -lcjson -lm \
  *     -o /tmp/fuzz_netdesc
  *   /tmp/fuzz_netdesc -max_total_time=300 -dict=fuzz/netdesc.dict /tmp/nd_new fuzz/corpus/netdesc
  * tests/test_fuzz_replay.c replays the committed corpus through uakd_fuzz_netdesc. */

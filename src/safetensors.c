@@ -218,6 +218,26 @@ done:
     return res;
 }
 
+/* Offset of the first byte that breaks UTF-8 (overlong forms, surrogates and code points above
+ * U+10FFFF included), or n when the text is valid. */
+static size_t utf8_invalid_at(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        if (!len || i + len > n) return i;
+        uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) return i;
+            cp = cp << 6 | (p[i + k] & 0x3f);
+        }
+        static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+        i += len;
+    }
+    return n;
+}
+
 static uakd_status parse_image(uakd_safetensors *st, const unsigned char *buf, size_t len) {
     const char *label = st->label;
     if (len < 8) return uakd_fail(UAKD_EFORMAT, "%s: %zu bytes, too short for a safetensors file", label, len);
@@ -231,7 +251,10 @@ static uakd_status parse_image(uakd_safetensors *st, const unsigned char *buf, s
     const char *h = (const char *)buf + 8;
     if (hlen < 2 || h[0] != '{')
         return uakd_fail(UAKD_EFORMAT, "%s: header does not start with '{' (not a safetensors file?)", label);
-    if (memchr(h, '\0', hlen)) return uakd_fail(UAKD_EFORMAT, "%s: header contains a NUL byte", label);
+    if (memchr(h, '\0', hlen) || memmem(h, hlen, "\\u0000", 6))
+        return uakd_fail(UAKD_EFORMAT, "%s: header contains a NUL character", label);
+    size_t bad = utf8_invalid_at((const unsigned char *)h, hlen);
+    if (bad < hlen) return uakd_fail(UAKD_EFORMAT, "%s: header is not valid UTF-8 (byte %zu)", label, bad + 8);
     const char *end = NULL;
     st->root = cJSON_ParseWithLengthOpts(h, hlen, &end, 0);
     if (!st->root || !cJSON_IsObject(st->root))
@@ -248,6 +271,10 @@ static uakd_status parse_image(uakd_safetensors *st, const unsigned char *buf, s
             st->meta = e;
         } else {
             if (!e->string[0]) return uakd_fail(UAKD_EFORMAT, "%s: a tensor has an empty name", label);
+            for (const char *c = e->string; *c; c++)
+                if ((unsigned char)*c < 0x20)
+                    return uakd_fail(UAKD_EFORMAT, "%s: tensor name \"%s\" contains a control character", label,
+                                     e->string);
             count++;
         }
     }

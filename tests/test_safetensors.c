@@ -253,6 +253,11 @@ static void test_malformed_files_refused(void) {
                    "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "twice");
     expect_refused("{\"\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "empty name");
     expect_refused("{\"__metadata__\":{\"k\":1}}", 0, "must be a string");
+    expect_refused("{\"a\xff\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "UTF-8");
+    expect_refused("{\"a\xc0\x80\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "UTF-8");
+    expect_refused("{\"a\xed\xa0\x80\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "UTF-8");
+    expect_refused("{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "NUL");
+    expect_refused("{\"a\\nb\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "control");
     expect_refused("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", 0, "twice");
     expect_refused("{\"__metadata__\":{},\"__metadata__\":{}}", 0, "twice");
     expect_refused("{\"__metadata__\":{\"data_crc32\":\"xyz\"}}", 0, "8 hex digits");

@@ -4,7 +4,8 @@
  * then the data section. The JSON maps tensor names to {"dtype", "shape", "data_offsets":
  * [begin, end]} (offsets relative to the data section) plus an optional "__metadata__" object
  * of string -> string. The reader refuses anything the format does not allow: a header longer
- * than UAKD_SAFETENSORS_MAX_HEADER or than the file, malformed JSON, unknown keys, unknown
+ * than UAKD_SAFETENSORS_MAX_HEADER or than the file, malformed JSON or UTF-8, NUL characters,
+ * unknown keys, unknown
  * dtypes, empty or duplicate names, shape * dtype size != end - begin (with overflow checks),
  * offsets that leave holes or overlap, and bytes after the last tensor. When the metadata holds
  * "data_crc32" the data section's CRC-32 must match it (uakd's checkpoints always record it).
