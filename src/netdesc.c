@@ -540,6 +540,7 @@ static uakd_status parse_line(char *line, int lineno, section *s, uakd_netdesc *
     if (s->sec < 0) return uakd_fail(UAKD_EFORMAT, "%s:%d: key=value before the first section", label, lineno);
     *eq = '\0';
     char *key = trim(line), *value = trim(eq + 1);
+    if (!*key) return uakd_fail(UAKD_EFORMAT, "%s:%d: a key is missing before '='", label, lineno);
     const key_spec *keys = SECTIONS[s->sec].keys;
     int k = spec_index(keys, key);
     if (k < 0) {

@@ -291,6 +291,7 @@ static void test_errors_name_line_and_suggest(void) {
     expect_error("width=3\n", "before the first section", NULL);
     expect_error(NET "[convolutional\n", "closing ']'", NULL);
     expect_error(NET "just words\n", "t.cfg:4: expected key=value", NULL);
+    expect_error(NET " = 3\n", "t.cfg:4: a key is missing", NULL);
     expect_error("", "no [net] section", NULL);
     char nul[] = "[net]\nwidth=1\0";
     uakd_netdesc *d;
