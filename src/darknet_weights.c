@@ -184,7 +184,7 @@ static uakd_status take(uakd_darknet_weights *w, uakd_safetensors_writer *sw, co
     size_t n = 1;
     for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
     UAKD_TRY(uakd_darknet_weights_read(w, *buf, n));
-    char name[UAKD_NETDESC_MAX_NAME + 32];
+    char name[UAKD_NETDESC_MAX_NAME + 304];
     snprintf(name, sizeof name, "%s.%s", prefix, suffix);
     UAKD_TRY(uakd_safetensors_writer_add_f32(sw, name, ndim, shape, *buf));
     *buf += n;
@@ -192,18 +192,24 @@ static uakd_status take(uakd_darknet_weights *w, uakd_safetensors_writer *sw, co
 }
 
 static uakd_status convert_layers(uakd_darknet_weights *w, const uakd_netdesc *d, const uakd_darknet_layer *layers,
-                                  size_t covered, float *values, uakd_safetensors_writer *sw) {
+                                  size_t covered, const char *name_prefix, float *values, uakd_safetensors_writer *sw) {
     float *next = values;
     for (size_t k = 0; k < covered; k++) {
         const uakd_layer_desc *l = &d->layers[layers[k].layer];
-        char p[UAKD_NETDESC_MAX_NAME + 16];
-        uakd_netdesc_layer_prefix(d, layers[k].layer, p, sizeof p);
+        char lp[UAKD_NETDESC_MAX_NAME + 16], p[UAKD_NETDESC_MAX_NAME + 272];
+        uakd_netdesc_layer_prefix(d, layers[k].layer, lp, sizeof lp);
+        snprintf(p, sizeof p, "%.255s%s", name_prefix ? name_prefix : "", lp);
         int64_t f = l->filters, wshape[4] = {f, l->in_c / l->groups, l->size, l->size};
         if (l->norm == UAKD_ND_NORM_BATCH) {
             UAKD_TRY(take(w, sw, p, "bn.bias", 1, &f, &next));
             UAKD_TRY(take(w, sw, p, "bn.weight", 1, &f, &next));
             UAKD_TRY(take(w, sw, p, "bn.running_mean", 1, &f, &next));
             UAKD_TRY(take(w, sw, p, "bn.running_var", 1, &f, &next));
+            /* PyTorch's BatchNorm2d also has this buffer; with it, load_state_dict(strict=True) works. */
+            static const int64_t zero = 0;
+            char name[UAKD_NETDESC_MAX_NAME + 304];
+            snprintf(name, sizeof name, "%s.bn.num_batches_tracked", p);
+            UAKD_TRY(uakd_safetensors_writer_add(sw, name, UAKD_DTYPE_I64, 0, NULL, &zero));
         } else
             UAKD_TRY(take(w, sw, p, "conv.bias", 1, &f, &next));
         UAKD_TRY(take(w, sw, p, "conv.weight", 4, wshape, &next));
@@ -212,7 +218,9 @@ static uakd_status convert_layers(uakd_darknet_weights *w, const uakd_netdesc *d
 }
 
 uakd_status uakd_darknet_to_safetensors(const char *weights_path, const uakd_netdesc *d, unsigned flags,
-                                        const char *out_path, size_t *n_covered) {
+                                        const char *name_prefix, const char *out_path, size_t *n_covered) {
+    if (name_prefix && strlen(name_prefix) > 255)
+        return uakd_fail(UAKD_EINVAL, "name prefix \"%.40s...\" is longer than 255 characters", name_prefix);
     uakd_darknet_layer *layers = NULL;
     size_t n = 0, covered = 0, total = 0;
     uakd_darknet_weights *w = NULL;
@@ -225,7 +233,7 @@ uakd_status uakd_darknet_to_safetensors(const char *weights_path, const uakd_net
     if (st == UAKD_OK && !(values = malloc((total ? total : 1) * sizeof *values)))
         st = uakd_fail(UAKD_ENOMEM, "%s: cannot allocate %zu values", weights_path, total);
     if (st == UAKD_OK) st = uakd_safetensors_writer_new(&sw);
-    if (st == UAKD_OK) st = convert_layers(w, d, layers, covered, values, sw);
+    if (st == UAKD_OK) st = convert_layers(w, d, layers, covered, name_prefix, values, sw);
     if (st == UAKD_OK) {
         const uakd_darknet_header *h = uakd_darknet_weights_header(w);
         char buf[64];

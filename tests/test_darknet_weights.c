@@ -192,12 +192,14 @@ static void test_convert_to_safetensors(void) {
     if (!d) return;
     const char *out = test_tmp("converted.safetensors");
     size_t covered;
-    CHECK_OK(uakd_darknet_to_safetensors(write_weights("w_conv.weights", 0, 2, 77, 98, 0), d, 0, out, &covered));
+    CHECK_OK(uakd_darknet_to_safetensors(write_weights("w_conv.weights", 0, 2, 77, 98, 0), d, 0, NULL, out, &covered));
     CHECK(covered == 3);
     uakd_safetensors *st;
     CHECK_OK(uakd_safetensors_open(out, &st));
     if (st) {
-        CHECK(uakd_safetensors_count(st) == 5 + 2 + 5);
+        CHECK(uakd_safetensors_count(st) == 6 + 2 + 6);
+        const uakd_st_tensor *nbt = uakd_safetensors_find(st, "stem.bn.num_batches_tracked");
+        CHECK(nbt && nbt->dtype == UAKD_DTYPE_I64 && nbt->ndim == 0 && memcmp(nbt->data, "\0\0\0\0\0\0\0\0", 8) == 0);
         int64_t c3 = 3, c2 = 2, c4 = 4, w0[4] = {3, 2, 3, 3}, w2[4] = {2, 3, 1, 1}, w3[4] = {4, 2, 1, 1};
         check_run(st, "stem.bn.bias", 1, &c3, 0); /* darknet order: beta, gamma, mean, var, weights */
         check_run(st, "stem.bn.weight", 1, &c3, 3);
@@ -218,12 +220,13 @@ static void test_convert_to_safetensors(void) {
     }
     /* A prefix file converts the layers it covers, when allowed. */
     const char *prefix = write_weights("w_conv_prefix.weights", 0, 1, 5, 74, 0);
-    CHECK_FAILS(uakd_darknet_to_safetensors(prefix, d, 0, out, &covered), UAKD_EFORMAT);
-    CHECK_OK(uakd_darknet_to_safetensors(prefix, d, UAKD_DARKNET_ALLOW_PREFIX, out, &covered));
+    CHECK_FAILS(uakd_darknet_to_safetensors(prefix, d, 0, NULL, out, &covered), UAKD_EFORMAT);
+    CHECK_OK(uakd_darknet_to_safetensors(prefix, d, UAKD_DARKNET_ALLOW_PREFIX, "backbone.", out, &covered));
     CHECK(covered == 2);
     CHECK_OK(uakd_safetensors_open(out, &st));
     if (st) {
-        CHECK(uakd_safetensors_count(st) == 7 && uakd_safetensors_find(st, "layers.3.conv.weight") == NULL);
+        CHECK(uakd_safetensors_count(st) == 8 && uakd_safetensors_find(st, "backbone.layers.3.conv.weight") == NULL);
+        CHECK(uakd_safetensors_find(st, "backbone.stem.bn.running_var") != NULL);
         CHECK(strcmp(uakd_safetensors_meta(st, "darknet_layers"), "2") == 0);
         uakd_safetensors_free(st);
     }
@@ -239,14 +242,15 @@ static void test_cli_convert(void) {
     snprintf(cmd, sizeof cmd, "%s convert --cfg %s --darknet %s -o %s >/dev/null 2>&1", getenv("UAKD_CLI"), cfg, in, out);
     int rc = system(cmd);
     CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 3); /* a prefix, not allowed */
-    snprintf(cmd, sizeof cmd, "%s convert --cfg %s --darknet %s -o %s --prefix >/dev/null", getenv("UAKD_CLI"), cfg, in, out);
+    snprintf(cmd, sizeof cmd, "%s convert --cfg %s --darknet %s -o %s --prefix --names-under net. >/dev/null",
+             getenv("UAKD_CLI"), cfg, in, out);
     rc = system(cmd);
     CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
     uakd_safetensors *st;
     CHECK_OK(uakd_safetensors_open(out, &st));
     if (st) {
         int64_t w2[4] = {2, 3, 1, 1};
-        check_run(st, "layers.2.conv.weight", 4, w2, 68);
+        check_run(st, "net.layers.2.conv.weight", 4, w2, 68);
         uakd_safetensors_free(st);
     }
 }

@@ -65,12 +65,12 @@ uakd_status uakd_darknet_weights_read(uakd_darknet_weights *w, float *dst, size_
 
 /* Converts a darknet weights file for network d into a safetensors file at out_path (written
  * atomically) with state_dict names (see uakd_netdesc_layer_prefix): for each covered conv layer,
- * with batch norm P.bn.bias (beta), P.bn.weight (gamma), P.bn.running_mean, P.bn.running_var,
- * else P.conv.bias; then P.conv.weight. Metadata: format "uakd-weights", format_version 1, the
+ * with batch norm P.bn.bias (beta), P.bn.weight (gamma), P.bn.running_mean, P.bn.running_var and
+ * P.bn.num_batches_tracked (I64 scalar 0, as in PyTorch), else P.conv.bias; then P.conv.weight. Metadata: format "uakd-weights", format_version 1, the
  * architecture keys of uakd_netdesc_put_metadata, "darknet_header" ("major.minor.revision"),
- * "darknet_seen" and "darknet_layers" (layers covered). flags as for plan; *n_covered may be
- * NULL. */
+ * "darknet_seen" and "darknet_layers" (layers covered). name_prefix (e.g. "backbone.", NULL for
+ * none) is prepended to every name. flags as for plan; n_covered may be NULL. */
 uakd_status uakd_darknet_to_safetensors(const char *weights_path, const uakd_netdesc *d, unsigned flags,
-                                        const char *out_path, size_t *n_covered);
+                                        const char *name_prefix, const char *out_path, size_t *n_covered);
 
 #endif
