@@ -43,7 +43,7 @@ typedef enum uakd_netdesc_type {
     UAKD_ND_ACTIVATION, /* [activation]: element-wise activation of the previous layer */
     UAKD_ND_OUTPUT,     /* [output]: identity that names the previous layer's map as a tap */
     UAKD_ND_AVGPOOL,    /* [avgpool]: global average pool to C x 1 x 1 */
-    UAKD_ND_SCALE_CHANNELS, /* [scale_channels]: an earlier map times the previous C x 1 x 1 layer */
+    UAKD_ND_SCALE_CHANNELS, /* [scale_channels]: earlier map x previous C x 1 x 1 layer */
 } uakd_netdesc_type;
 
 typedef enum uakd_netdesc_act {
@@ -75,12 +75,13 @@ typedef struct uakd_layer_desc {
     uakd_netdesc_norm norm;
     int norm_groups;                   /* GroupNorm groups */
     float norm_eps, norm_momentum;
-    uakd_netdesc_act activation;        /* conv, shortcut, activation */
+    uakd_netdesc_act activation;       /* conv, shortcut, activation */
     /* route (n_from >= 1), shortcut and scale_channels (n_from == 1): absolute indices of
      * earlier layers */
     int n_from;
     int from[UAKD_NETDESC_MAX_ROUTE];
-    /* computed: shapes (channels, height, width), parameters, buffers, FLOPs */
+    /* computed: shapes (channels, height, width), parameters, buffers (BN running statistics),
+     * FLOPs (2 per multiply-add) */
     int in_c, in_h, in_w, out_c, out_h, out_w;
     int64_t params, buffers;
     double flops;
@@ -88,7 +89,8 @@ typedef struct uakd_layer_desc {
 
 typedef struct uakd_netdesc {
     uakd_netdesc_input input;
-    int n_layers, cap_layers;
+    int n_layers;
+    int cap_layers; /* allocated entries of layers (internal) */
     uakd_layer_desc *layers;
     int64_t total_params, total_buffers;
     double total_flops;
