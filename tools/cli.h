@@ -33,5 +33,7 @@ int uakd_cmd_version(int argc, char **argv);
 int uakd_cmd_data(int argc, char **argv);
 int uakd_cmd_synth(int argc, char **argv);
 int uakd_cmd_pnp(int argc, char **argv);
+int uakd_cmd_netinfo(int argc, char **argv);
+int uakd_cmd_convert(int argc, char **argv);
 
 #endif

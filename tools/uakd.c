@@ -10,6 +10,8 @@ static const uakd_cli_command commands[] = {
     {"data", "inspect a BOP or SPEED+ dataset, write splits and example crops", uakd_cmd_data},
     {"synth", "render a synthetic BOP or SPEED+ dataset", uakd_cmd_synth},
     {"pnp", "pose from 3D-2D correspondences (JSON in, JSON out)", uakd_cmd_pnp},
+    {"convert", "convert darknet .weights into safetensors for a network description", uakd_cmd_convert},
+    {"netinfo", "check a network description and print its layers, parameters and FLOPs", uakd_cmd_netinfo},
 };
 
 static void usage(FILE *f) {
