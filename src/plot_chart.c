@@ -84,7 +84,7 @@ static void make_linear_ticks(double lo, double hi, ticks *t) {
 }
 
 static void make_log_ticks(double lo, double hi, ticks *t) {
-    int a = (int)lround(log10(lo)), b = (int)lround(log10(hi));
+    int a = (int)ceil(log10(lo) - 1e-9), b = (int)floor(log10(hi) + 1e-9); /* decades inside [lo, hi] */
     int stride = (b - a + 9) / 10;
     if (stride < 1) stride = 1;
     t->n = 0;

@@ -115,6 +115,17 @@ static void test_log_axis_and_gaps(void) {
     CHECK(!color_near_point(&im, f.left + 1.5 / 3 * w, ylog2, c1, 60)); /* the gap */
     CHECK(color_near_point(&im, f.left + 2.5 / 3 * w, ylog2, c1, 40));
     uakd_image_free(&im);
+
+    /* A fixed log range off the decades keeps it and has grid lines at the decades inside. */
+    uakd_plot_opts o2 = {.log_y = 1, .fix_y = 1, .y_min = 0.05, .y_max = 5};
+    CHECK_OK(uakd_plot_lines(&o2, s, 1, &im, &f));
+    CHECK(f.y_min == 0.05 && f.y_max == 5);
+    const uint8_t grid[3] = {229, 229, 229};
+    for (double d = 0.1; d < 2; d *= 10) {
+        double py = f.bottom - (log10(d) - log10(0.05)) / 2 * (f.bottom - f.top);
+        CHECK_MSG(near_color(&im, (int)f.left + 3, (int)floor(py), grid, 2), "grid at %g", d);
+    }
+    uakd_image_free(&im);
 }
 
 /* Height in pixels of the run of non-background pixels going up from just above the bottom. */
