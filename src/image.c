@@ -207,6 +207,32 @@ uakd_status uakd_image_read_size(const char *path, int *width, int *height) {
     return st;
 }
 
+uakd_status uakd_image_encode_png(const uakd_image *im, void **png, size_t *len, const char *name) {
+    *png = NULL;
+    *len = 0;
+    if (!im || !im->data || im->width <= 0 || im->height <= 0 ||
+        (im->channels != 1 && im->channels != 3 && im->channels != 4))
+        return uakd_fail(UAKD_EINVAL, "%s: cannot encode an empty or malformed image", name);
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    pi.width = (png_uint_32)im->width;
+    pi.height = (png_uint_32)im->height;
+    pi.format = im->channels == 1 ? PNG_FORMAT_GRAY : im->channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_RGBA;
+    png_alloc_size_t size = 0;
+    if (!png_image_write_to_memory(&pi, NULL, &size, 0, im->data, 0, NULL))
+        return uakd_fail(UAKD_EFORMAT, "%s: PNG encoding failed (%s)", name, pi.message);
+    void *buf = malloc(size);
+    if (!buf) return uakd_fail(UAKD_ENOMEM, "%s: out of memory for a %zu-byte PNG", name, (size_t)size);
+    if (!png_image_write_to_memory(&pi, buf, &size, 0, im->data, 0, NULL)) {
+        free(buf);
+        return uakd_fail(UAKD_EFORMAT, "%s: PNG encoding failed (%s)", name, pi.message);
+    }
+    *png = buf;
+    *len = size;
+    return UAKD_OK;
+}
+
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcasecmp(s + n - m, suffix) == 0;

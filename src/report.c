@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "uakd/fileio.h"
 #include "uakd/report.h"
 
 /* ---- strbuf ---- */
@@ -215,37 +216,13 @@ uakd_status uakd_md_table_format(const uakd_md_table *t, uakd_strbuf *out) {
 
 /* ---- atomic file replacement ---- */
 
-/* Writes n bytes to path through a temporary file in the same directory and a rename. */
-static uakd_status write_file_atomic(const char *path, const void *data, size_t n) {
-    uakd_strbuf tmp = {0};
-    UAKD_TRY(uakd_strbuf_printf(&tmp, "%s.tmp%ld", path, (long)getpid()));
-    uakd_status st = UAKD_OK;
-    FILE *f = fopen(tmp.s, "wb");
-    if (!f) {
-        st = uakd_fail(UAKD_EIO, "%s: cannot create (%s); does the directory exist and is it writable?", tmp.s,
-                       strerror(errno));
-    } else {
-        int bad = fwrite(data, 1, n, f) != n || fflush(f) != 0 || fsync(fileno(f)) != 0;
-        int err = errno;
-        bad |= fclose(f) != 0;
-        if (bad) st = uakd_fail(UAKD_EIO, "%s: write failed (%s); is the disk full?", tmp.s, strerror(err));
-        else if (rename(tmp.s, path) != 0)
-            st = uakd_fail(UAKD_EIO, "%s: cannot rename %s over it (%s)", path, tmp.s, strerror(errno));
-        if (st != UAKD_OK) unlink(tmp.s);
-    }
-    uakd_strbuf_free(&tmp);
-    return st;
-}
-
-/* PNG through a temporary "<path>.tmp<pid>.png" (the extension selects the format) and a rename. */
+/* PNG encoded in memory, then replaced atomically like every other file we write. */
 static uakd_status write_png_atomic(const char *path, const uakd_image *im) {
-    uakd_strbuf tmp = {0};
-    UAKD_TRY(uakd_strbuf_printf(&tmp, "%s.tmp%ld.png", path, (long)getpid()));
-    uakd_status st = uakd_image_write(tmp.s, im, 0);
-    if (st == UAKD_OK && rename(tmp.s, path) != 0)
-        st = uakd_fail(UAKD_EIO, "%s: cannot rename %s over it (%s)", path, tmp.s, strerror(errno));
-    if (st != UAKD_OK) unlink(tmp.s);
-    uakd_strbuf_free(&tmp);
+    void *png = NULL;
+    size_t n = 0;
+    UAKD_TRY(uakd_image_encode_png(im, &png, &n, path));
+    uakd_status st = uakd_write_file_atomic(path, png, n);
+    free(png);
     return st;
 }
 
@@ -336,5 +313,5 @@ uakd_status uakd_report_image(uakd_report *r, const uakd_image *im, const char *
 const char *uakd_report_markdown(const uakd_report *r) { return r->md.s; }
 
 uakd_status uakd_report_write(const uakd_report *r) {
-    return write_file_atomic(r->path, r->md.s, r->md.len);
+    return uakd_write_file_atomic(r->path, r->md.s, r->md.len);
 }

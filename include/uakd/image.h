@@ -29,6 +29,8 @@ uakd_status uakd_image_decode(const void *buf, size_t len, int channels, int sca
 uakd_status uakd_image_read(const char *path, int channels, int scale_denom, uakd_image *out);
 /* Reads only the size of a PNG or JPEG file. */
 uakd_status uakd_image_read_size(const char *path, int *width, int *height);
+/* Encodes a PNG into a malloc'ed buffer (*png, *len; the caller frees it). name is for messages. */
+uakd_status uakd_image_encode_png(const uakd_image *im, void **png, size_t *len, const char *name);
 /* Writes a PNG (path ends in .png) or JPEG (.jpg/.jpeg, quality 1..100). */
 uakd_status uakd_image_write(const char *path, const uakd_image *im, int jpeg_quality);
 
