@@ -3,8 +3,7 @@
  *
  * A table column's width is the largest cell width in characters (UTF-8 code points, at least 3);
  * the alignment row is ":--" (left), "--:" (right) or ":-:" (centre) stretched to that width.
- * Files are replaced atomically: written to "<path>.tmp<pid>[.png]" in the same directory, flushed,
- * fsynced, then renamed over the destination. */
+ * Files are replaced atomically through uakd/fileio.h (temp file, fsync, rename). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
