@@ -161,11 +161,12 @@ static uakd_status ensure_engine(const uakd_conv2d_desc *d) {
 }
 
 /* Whether the activations should use oneDNN's blocked layout (reordered on the way in and out)
- * rather than plain NCHW. Depthwise and grouped convolutions have fast kernels only for blocked
- * layouts; for dense ones the reorders pay when the work per activation element is large. */
+ * rather than plain NCHW. A dense 1x1 stride-1 convolution on NCHW is one matrix product per image
+ * (oneDNN runs it as a GEMM), so reorders would only add memory traffic; every other shape has
+ * its fast kernels in the blocked layout only (grouped and depthwise ones included). */
 static int want_blocked(const uakd_conv2d_desc *d) {
-    if (d->groups > 1) return 1;
-    return 1;
+    return !(d->kh == 1 && d->kw == 1 && d->stride_h == 1 && d->stride_w == 1 && d->pad_h == 0 && d->pad_w == 0 &&
+             d->groups == 1);
 }
 
 static dnnl_status_t conv_pd_create(dnnl_primitive_desc_t *pd, int dir, md_ref src, md_ref wei, md_ref bia, md_ref dst,

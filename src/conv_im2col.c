@@ -1,7 +1,9 @@
 /* Fast convolution without oneDNN: im2col per image and group, then one OpenBLAS sgemm.
  *   forward:          Y_g (Cout_g x HoWo)      = W_g (Cout_g x K) * col (K x HoWo),  K = Cin_g*KH*KW
  *   backward data:    col = W_g^T * dY_g, scattered back by col2im
- *   backward weights: dW_g += dY_g * col^T,  db += row sums of dY */
+ *   backward weights: dW_g += dY_g * col^T,  db += row sums of dY
+ * im2col/col2im run in parallel over channels (OpenMP; each channel owns its rows of col and its
+ * plane of dx); OpenBLAS threads the sgemm itself. Used when the build has no oneDNN. */
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 
 static void im2col(const uakd_conv2d_desc *d, const float *x, int cg, float *col) {
     const int ho = uakd_conv2d_out_h(d), wo = uakd_conv2d_out_w(d);
+#pragma omp parallel for schedule(static)
     for (int c = 0; c < cg; c++)
         for (int p = 0; p < d->kh; p++)
             for (int q = 0; q < d->kw; q++) {
@@ -32,6 +35,7 @@ static void im2col(const uakd_conv2d_desc *d, const float *x, int cg, float *col
 
 static void col2im(const uakd_conv2d_desc *d, const float *col, int cg, float *dx) {
     const int ho = uakd_conv2d_out_h(d), wo = uakd_conv2d_out_w(d);
+#pragma omp parallel for schedule(static)
     for (int c = 0; c < cg; c++)
         for (int p = 0; p < d->kh; p++)
             for (int q = 0; q < d->kw; q++) {
