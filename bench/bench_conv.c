@@ -126,7 +126,9 @@ static double fma_peak(const char **isa) {
     volatile float sink = 0;
     double t0 = now_ms();
     int nt = 1;
+#ifdef _OPENMP
 #pragma omp parallel reduction(+ : sink)
+#endif
     {
 #ifdef _OPENMP
 #pragma omp single
@@ -190,7 +192,7 @@ static void peer_time(peer *p, const uakd_conv2d_desc *d, int reps, double t[3])
 
 static float *randn(size_t n, unsigned *seed) {
     float *p = malloc(sizeof(float) * n);
-    for (size_t i = 0; p && i < n; i++) p[i] = (float)rand_r(seed) / RAND_MAX - 0.5f;
+    for (size_t i = 0; p && i < n; i++) p[i] = (float)rand_r(seed) / (float)RAND_MAX - 0.5f;
     return p;
 }
 
