@@ -3,13 +3,16 @@
  *
  * Each call looks up a primitive cached per (shape, direction, bias, thread count); the cache entry
  * holds the convolution primitive, built with the layouts oneDNN prefers (format_tag_any for the
- * weights, and for the activations when the blocked nChw8c-style layout pays), plus the reorders
+ * weights, and for the activations, the blocked nChw16c / nChw8c layouts, except where plain NCHW is as fast:
+ * see want_blocked), plus the reorders
  * between the caller's plain NCHW / OIHW arrays and those layouts. Reordered tensors live in
  * process-wide scratch buffers that only grow. Backward-weights computes dW into scratch and adds
  * it to the caller's array with a reorder carrying a sum post-op (beta = 1). Weights are reordered
  * on every call: the API has no way to say they have not changed since the last call.
  * One mutex serialises lookups and executions (each execution is itself OpenMP-parallel).
- * Works with the oneDNN 2.x C API (Debian 12 ships 2.6) and, by DNNL_VERSION_MAJOR guards, 3.x. */
+ * Written for the oneDNN 2.x C API (Debian 12 ships 2.6); DNNL_VERSION_MAJOR >= 3 selects the 3.x
+ * calls (memory-descriptor handles, *_primitive_desc_create), written from the 3.x documentation and
+ * not compiled here (no 3.x on Debian 12). */
 #ifdef UAKD_HAVE_DNNL
 
 #include <oneapi/dnnl/dnnl.h>
@@ -61,7 +64,9 @@ static void md_done(owned_md *m) {
     m->set = 0;
 }
 
-enum { DIR_FWD_TRAIN, DIR_FWD_INFER, DIR_BWD_DATA, DIR_BWD_WEIGHTS };
+/* Forward always uses forward_training: for f32 convolution oneDNN 2.6 runs the same kernels for
+ * forward_inference (a convolution keeps no workspace), so the API needs no inference flag. */
+enum { DIR_FWD, DIR_BWD_DATA, DIR_BWD_WEIGHTS };
 enum { SLOT_IN0, SLOT_IN1, SLOT_OUT, SLOT_BIAS, NSLOT };
 
 /* One tensor argument of the convolution: the caller's plain array (umem) and, when oneDNN wants
@@ -171,10 +176,10 @@ static int want_blocked(const uakd_conv2d_desc *d) {
 
 static dnnl_status_t conv_pd_create(dnnl_primitive_desc_t *pd, int dir, md_ref src, md_ref wei, md_ref bia, md_ref dst,
                                     const dnnl_dims_t st, const dnnl_dims_t pad, const_dnnl_primitive_desc_t hint) {
-    dnnl_prop_kind_t prop = dir == DIR_FWD_INFER ? dnnl_forward_inference : dnnl_forward_training;
+    const dnnl_prop_kind_t prop = dnnl_forward_training;
 #if DNNL_VERSION_MAJOR >= 3
     const dnnl_dims_t dil = {0, 0};
-    if (dir == DIR_FWD_TRAIN || dir == DIR_FWD_INFER)
+    if (dir == DIR_FWD)
         return dnnl_convolution_forward_primitive_desc_create(pd, engine, prop, dnnl_convolution_direct, src, wei, bia,
                                                               dst, st, dil, pad, pad, NULL);
     if (dir == DIR_BWD_DATA)
@@ -185,7 +190,7 @@ static dnnl_status_t conv_pd_create(dnnl_primitive_desc_t *pd, int dir, md_ref s
 #else
     dnnl_convolution_desc_t cd;
     dnnl_status_t s;
-    if (dir == DIR_FWD_TRAIN || dir == DIR_FWD_INFER)
+    if (dir == DIR_FWD)
         s = dnnl_convolution_forward_desc_init(&cd, prop, dnnl_convolution_direct, src, wei, bia, dst, st, pad, pad);
     else if (dir == DIR_BWD_DATA)
         s = dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, src, wei, dst, st, pad, pad);
@@ -262,7 +267,7 @@ static uakd_status entry_build(entry *e) {
     }
     md_ref bias = e->has_bias ? md_get(&b_plain) : NULL;
     if (e->dir == DIR_BWD_DATA || e->dir == DIR_BWD_WEIGHTS) {
-        s = conv_pd_create(&hint, DIR_FWD_TRAIN, md_get(&x_any), md_get(&w_any), bias, md_get(&y_any), st, pad, NULL);
+        s = conv_pd_create(&hint, DIR_FWD, md_get(&x_any), md_get(&w_any), bias, md_get(&y_any), st, pad, NULL);
         if (s != dnnl_success) {
             ret = dnnl_fail(s, "forward hint", d);
             goto done;
@@ -286,7 +291,7 @@ static uakd_status entry_build(entry *e) {
         dnnl_format_tag_t tag;
         dnnl_query_t q;
     } sl[3];
-    if (e->dir == DIR_FWD_TRAIN || e->dir == DIR_FWD_INFER) {
+    if (e->dir == DIR_FWD) {
         sl[0].arg = DNNL_ARG_SRC, sl[0].ndims = 4, sl[0].dims = xd, sl[0].tag = dnnl_nchw, sl[0].q = dnnl_query_src_md;
         sl[1].arg = DNNL_ARG_WEIGHTS, sl[1].q = dnnl_query_weights_md;
         sl[2].arg = DNNL_ARG_DST, sl[2].ndims = 4, sl[2].dims = yd, sl[2].tag = dnnl_nchw, sl[2].q = dnnl_query_dst_md;
@@ -436,7 +441,7 @@ static uakd_status run(const uakd_conv2d_desc *d, int dir, void *p[NSLOT]) {
 uakd_status uakd_conv2d_forward_dnnl(const uakd_conv2d_desc *d, const float *x, const float *w, const float *b,
                                      float *y) {
     void *p[NSLOT] = {(void *)x, (void *)w, y, (void *)b};
-    return run(d, DIR_FWD_TRAIN, p);
+    return run(d, DIR_FWD, p);
 }
 
 uakd_status uakd_conv2d_backward_data_dnnl(const uakd_conv2d_desc *d, const float *dy, const float *w, float *dx) {
