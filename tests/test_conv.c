@@ -3,6 +3,8 @@
  * depthwise, 1x1/3x3/5x5 and non-square kernels, odd sizes and a large batch; a hand-computed case;
  * the primitive cache across thread counts and release; the reference backward against finite
  * differences of the forward. */
+#include <pthread.h>
+
 #include "test.h"
 #include "uakd/backend.h"
 #include "uakd/conv.h"
@@ -169,6 +171,45 @@ static void test_threads_and_release(void) {
     free(x), free(w), free(y0), free(y1);
 }
 
+/* Two threads run different shapes through the fast backend at once (the primitive cache and its
+ * scratch buffers are shared): both must get the reference results. */
+typedef struct job {
+    uakd_conv2d_desc d;
+    float *x, *w, *y, *y_ref;
+    size_t ny;
+    int ok;
+} job;
+
+static void *run_job(void *arg) {
+    job *j = arg;
+    j->ok = 1;
+    for (int rep = 0; rep < 20; rep++)
+        if (uakd_conv2d_forward(&j->d, j->x, j->w, NULL, j->y) != UAKD_OK || rel_diff(j->y_ref, j->y, j->ny) > 1e-4)
+            j->ok = 0;
+    return NULL;
+}
+
+static void test_concurrent_calls(void) {
+    job jobs[2] = {{.d = {2, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1}}, {.d = {3, 8, 9, 7, 8, 3, 3, 2, 2, 1, 1, 8}}};
+    uakd_rng r;
+    uakd_rng_seed(&r, 4);
+    uakd_set_backend(UAKD_BACKEND_FAST);
+    for (int k = 0; k < 2; k++) {
+        size_t nx, nw;
+        sizes(&jobs[k].d, &nx, &nw, &jobs[k].ny);
+        jobs[k].x = randn(&r, nx), jobs[k].w = randn(&r, nw);
+        jobs[k].y = malloc(4 * jobs[k].ny), jobs[k].y_ref = malloc(4 * jobs[k].ny);
+        uakd_conv2d_forward_ref(&jobs[k].d, jobs[k].x, jobs[k].w, NULL, jobs[k].y_ref);
+    }
+    pthread_t t[2];
+    for (int k = 0; k < 2; k++) CHECK(pthread_create(&t[k], NULL, run_job, &jobs[k]) == 0);
+    for (int k = 0; k < 2; k++) {
+        pthread_join(t[k], NULL);
+        CHECK_MSG(jobs[k].ok, "thread %d got wrong results or a failure", k);
+        free(jobs[k].x), free(jobs[k].w), free(jobs[k].y), free(jobs[k].y_ref);
+    }
+}
+
 /* L = sum(y * dy); dL/dx and dL/dw by central differences (double-precision accumulation in the
  * reference keeps the float32 rounding of L small enough for a 1e-2 relative tolerance). */
 static void test_reference_gradients(void) {
@@ -214,6 +255,7 @@ int main(void) {
     RUN(test_fast_matches_reference);
     RUN(test_fast_hand_computed);
     RUN(test_threads_and_release);
+    RUN(test_concurrent_calls);
     RUN(test_reference_gradients);
     RUN(test_bad_descriptor);
     return TEST_END();

@@ -1,0 +1,2 @@
+build-san-nodnnl/src/status.o: src/status.c include/uakd/status.h
+include/uakd/status.h:
