@@ -12,7 +12,12 @@
  *   build/bench/bench_conv [--reps R] [--threads T] [--cpu-time] [--no-peer] [--filter SUBSTRING]
  * --cpu-time measures process CPU time instead of wall time on both sides: on a machine shared
  * with other jobs, use it with --threads 1 to get numbers that preemption does not distort.
- * Run from the repository root (it looks for bench/conv_peer.py there). */
+ * Run from the repository root (it looks for bench/conv_peer.py there).
+ * Debian 12's OpenBLAS 0.3.21 does not recognise some newer CPUs and falls back to its SSE3
+ * ("Prescott") kernels, 5x slower; PyTorch's 1x1 convolutions (and uakd's im2col path without
+ * oneDNN) go through it. The header line prints the OpenBLAS core in use; OPENBLAS_CORETYPE=Haswell
+ * (AVX2) or SkylakeX (AVX-512) in the environment fixes it for both processes. */
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +269,10 @@ int main(int argc, char **argv) {
     printf("conv benchmark: batch 8, median of %d after 2 warm-up runs, %d threads, %s time; FMA peak measured %.0f "
            "GFLOP/s (%s, %d threads)\n", reps, uakd_get_num_threads(), chosen == CLOCK_MONOTONIC ? "wall" : "CPU",
            peak, isa, uakd_get_num_threads());
+    printf("OpenBLAS core: %s%s\n", openblas_get_corename(),
+           strcmp(openblas_get_corename(), "Prescott") ? ""
+                                                       : " (SSE3 fallback: set OPENBLAS_CORETYPE=Haswell or SkylakeX for a "
+                                                         "fair PyTorch comparison)");
     peer p = {0};
     if (use_peer && peer_start(&p, threads) != 0) {
         fprintf(stderr, "bench_conv: could not start /usr/bin/python3 bench/conv_peer.py; timing uakd only\n");
