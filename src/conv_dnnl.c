@@ -144,10 +144,11 @@ static uakd_status dnnl_fail(dnnl_status_t s, const char *what, const uakd_conv2
                      d->pad_h, d->pad_w, d->groups);
 }
 
-#define DTRY(call, what)                                       \
-    do {                                                       \
-        dnnl_status_t dtry_ = (call);                          \
-        if (dtry_ != dnnl_success) return dnnl_fail(dtry_, what, d); \
+/* Runs a oneDNN call; on failure returns its status as a uakd error naming the step and shape. */
+#define DTRY(call, what)                                                 \
+    do {                                                                 \
+        dnnl_status_t dtry_ = (call);                                    \
+        if (dtry_ != dnnl_success) return dnnl_fail(dtry_, what, d);     \
     } while (0)
 
 static uakd_status ensure_engine(const uakd_conv2d_desc *d) {
