@@ -1,0 +1,6 @@
+build-clang-nodnnl/src/backend.o: src/backend.c include/uakd/backend.h \
+  include/uakd/status.h
+
+include/uakd/backend.h:
+
+include/uakd/status.h:

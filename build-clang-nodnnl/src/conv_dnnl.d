@@ -1,0 +1,1 @@
+build-clang-nodnnl/src/conv_dnnl.o: src/conv_dnnl.c

@@ -1,0 +1,6 @@
+build-clang-nodnnl/src/image.o: src/image.c include/uakd/image.h \
+  include/uakd/status.h
+
+include/uakd/image.h:
+
+include/uakd/status.h:

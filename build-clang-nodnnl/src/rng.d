@@ -1,0 +1,3 @@
+build-clang-nodnnl/src/rng.o: src/rng.c include/uakd/rng.h
+
+include/uakd/rng.h:

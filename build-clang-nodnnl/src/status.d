@@ -1,0 +1,3 @@
+build-clang-nodnnl/src/status.o: src/status.c include/uakd/status.h
+
+include/uakd/status.h:

@@ -1,0 +1,3 @@
+build-clang-nodnnl/src/version.o: src/version.c include/uakd/version.h
+
+include/uakd/version.h:

@@ -1,0 +1,6 @@
+build-clang-nodnnl/tools/cli.o: tools/cli.c tools/cli.h \
+  include/uakd/status.h
+
+tools/cli.h:
+
+include/uakd/status.h:

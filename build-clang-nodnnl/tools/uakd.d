@@ -1,0 +1,6 @@
+build-clang-nodnnl/tools/uakd.o: tools/uakd.c tools/cli.h \
+  include/uakd/status.h
+
+tools/cli.h:
+
+include/uakd/status.h:
