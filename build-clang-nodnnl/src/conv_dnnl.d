@@ -1,1 +1,0 @@
-build-clang-nodnnl/src/conv_dnnl.o: src/conv_dnnl.c

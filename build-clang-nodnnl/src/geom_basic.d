@@ -1,6 +1,0 @@
-build-clang-nodnnl/src/geom_basic.o: src/geom_basic.c include/uakd/geom.h \
-  include/uakd/status.h
-
-include/uakd/geom.h:
-
-include/uakd/status.h:

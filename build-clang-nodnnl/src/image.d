@@ -1,6 +1,0 @@
-build-clang-nodnnl/src/image.o: src/image.c include/uakd/image.h \
-  include/uakd/status.h
-
-include/uakd/image.h:
-
-include/uakd/status.h:

@@ -1,3 +1,0 @@
-build-clang-nodnnl/src/rng.o: src/rng.c include/uakd/rng.h
-
-include/uakd/rng.h:

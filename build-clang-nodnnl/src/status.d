@@ -1,3 +1,0 @@
-build-clang-nodnnl/src/status.o: src/status.c include/uakd/status.h
-
-include/uakd/status.h:

@@ -1,3 +1,0 @@
-build-clang-nodnnl/src/version.o: src/version.c include/uakd/version.h
-
-include/uakd/version.h:

@@ -1,6 +1,0 @@
-build-clang-nodnnl/tools/cli.o: tools/cli.c tools/cli.h \
-  include/uakd/status.h
-
-tools/cli.h:
-
-include/uakd/status.h:

@@ -1,6 +1,0 @@
-build-clang-nodnnl/tools/uakd.o: tools/uakd.c tools/cli.h \
-  include/uakd/status.h
-
-tools/cli.h:
-
-include/uakd/status.h:

@@ -1,1 +1,0 @@
-build-nodnnl/src/conv_dnnl.o: src/conv_dnnl.c

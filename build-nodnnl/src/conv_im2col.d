@@ -1,6 +1,0 @@
-build-nodnnl/src/conv_im2col.o: src/conv_im2col.c src/conv_fast.h \
- include/uakd/conv.h include/uakd/status.h include/uakd/backend.h
-src/conv_fast.h:
-include/uakd/conv.h:
-include/uakd/status.h:
-include/uakd/backend.h:
