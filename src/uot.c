@@ -342,3 +342,15 @@ double uakd_uot_primal_value(const uakd_uot_params *p, int n, const float *x, co
         }
     return v;
 }
+
+void uakd_uot_plan_from_potentials(const uakd_uot_params *p, int n, const float *x, const float *a,
+                                   int m, const float *y, const float *b, const double *f,
+                                   const double *g, float *plan) {
+    const double eps = p->blur * p->blur;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < m; j++) {
+            double dx = (double)x[2 * i] - y[2 * j], dy = (double)x[2 * i + 1] - y[2 * j + 1];
+            double c = 0.5 * (dx * dx + dy * dy);
+            plan[(size_t)i * m + j] = (float)((double)a[i] * b[j] * exp((f[i] + g[j] - c) / eps));
+        }
+}

@@ -91,6 +91,11 @@ double uakd_uot_primal_value(const uakd_uot_params *p, int n, const float *x, co
                              int m, const float *y, const float *b, const double *f,
                              const double *g);
 
+/* plan_ij = a_i b_j exp((f_i + g_j - C_ij)/eps) for given potentials (row-major n x m). */
+void uakd_uot_plan_from_potentials(const uakd_uot_params *p, int n, const float *x, const float *a,
+                                   int m, const float *y, const float *b, const double *f,
+                                   const double *g, float *plan);
+
 /* Tests and benchmarks: 1 forces the plain-C log-sum-exp kernel, 0 (default) picks the fastest
  * one this CPU supports. Not to be toggled while a solve runs. */
 void uakd_uot_use_reference_kernel(int on);
