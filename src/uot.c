@@ -273,7 +273,7 @@ uakd_status uakd_uot_solve(const uakd_uot_params *p, int n, const float *x, cons
     UAKD_TRY(check_masses("student", 0, a, n, x));
     UAKD_TRY(check_masses("teacher", 0, b, m, y));
     double *base = (double *)((char *)work + sizeof(size_t));
-    solve_one(p, n, x, a, m, y, b, f, g, plan, base, (int64_t)n * m >= 4096);
+    solve_one(p, n, x, a, m, y, b, f, g, plan, base, (int64_t)n * m >= 32768);
     return UAKD_OK;
 }
 
