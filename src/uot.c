@@ -24,8 +24,9 @@
 #define OMP(x)
 #endif
 
-/* Doubles of scratch per problem: px, py, la, ha, ft (n each) and qx, qy, lb, hb, gt (m each). */
-#define WORK_PER_POINT 5
+/* Doubles of scratch per problem: px, py, la, ha, ft (n each), qx, qy, lb, hb, gt (m each), and
+ * the expanded-form arrays w, sx, sy of the side being summed over (3 max(n, m) <= 3 (n + m)). */
+#define WORK_PER_POINT 8
 
 void uakd_uot_params_default(uakd_uot_params *p) {
     p->blur = 1e-3;
@@ -91,15 +92,22 @@ size_t uakd_uot_workspace_size_single(int n, int m) {
     return uakd_uot_workspace_size(&pr, 1);
 }
 
-/* out_i = -damp eps LSE_j(h_j - C_ij / eps) for every row i of (p -> q). */
+/* out_i = -damp eps LSE_j(h_j - C_ij / eps) for every row i of (p -> q); ex: 3 m scratch. */
 static void side_update(int n, const double *px, const double *py, int m, const double *qx,
                         const double *qy, const double *h, double eps, double damp, double *out,
-                        int threaded) {
-    const double half_inv_eps = 0.5 / eps, scale = -damp * eps;
+                        double *ex, int threaded) {
+    const double k = 0.5 / eps, scale = -damp * eps;
+    double *w = ex, *sx = ex + m, *sy = ex + 2 * (size_t)m;
+    for (int j = 0; j < m; j++) {
+        w[j] = h[j] - k * (qx[j] * qx[j] + qy[j] * qy[j]);
+        sx[j] = 2 * k * qx[j];
+        sy[j] = 2 * k * qy[j];
+    }
+    const uakd_lse_side side = {m, qx, qy, h, k, w, sx, sy};
     uakd_lse_row_fn row_lse = uakd_uot_lse_kernel();
     (void)threaded;
     OMP(omp parallel for if (threaded) schedule(static))
-    for (int i = 0; i < n; i++) out[i] = scale * row_lse(px[i], py[i], m, qx, qy, h, half_inv_eps);
+    for (int i = 0; i < n; i++) out[i] = scale * row_lse(px[i], py[i], &side);
 }
 
 static double damping(double eps, double rho) { return isinf(rho) ? 1.0 : 1.0 / (1.0 + eps / rho); }
@@ -107,6 +115,7 @@ static double damping(double eps, double rho) { return isinf(rho) ? 1.0 : 1.0 / 
 typedef struct scratch {
     double *px, *py, *la, *ha, *ft;
     double *qx, *qy, *lb, *hb, *gt;
+    double *ex;
 } scratch;
 
 /* LSE_i(l_i + k v_i). */
@@ -128,8 +137,8 @@ static double step(int n, int m, scratch *s, double *f, double *g, double eps, d
     const double damp = damping(eps, rho);
     for (int i = 0; i < n; i++) s->ha[i] = s->la[i] + f[i] / eps;
     for (int j = 0; j < m; j++) s->hb[j] = s->lb[j] + g[j] / eps;
-    side_update(n, s->px, s->py, m, s->qx, s->qy, s->hb, eps, damp, s->ft, threaded);
-    side_update(m, s->qx, s->qy, n, s->px, s->py, s->ha, eps, damp, s->gt, threaded);
+    side_update(n, s->px, s->py, m, s->qx, s->qy, s->hb, eps, damp, s->ft, s->ex, threaded);
+    side_update(m, s->qx, s->qy, n, s->px, s->py, s->ha, eps, damp, s->gt, s->ex, threaded);
     double delta = 0;
     for (int i = 0; i < n; i++) {
         delta = fmax(delta, fabs(s->ft[i] - f[i]));
@@ -160,13 +169,14 @@ static void solve_one(const uakd_uot_params *p, int n, const float *x, const flo
         if (plan) memset(plan, 0, sizeof(float) * (size_t)n * (size_t)m);
         return;
     }
-    scratch s = {w, w + n, w + 2 * n, w + 3 * n, w + 4 * n, NULL, NULL, NULL, NULL, NULL};
+    scratch s = {w, w + n, w + 2 * n, w + 3 * n, w + 4 * n, NULL, NULL, NULL, NULL, NULL, NULL};
     double *wq = w + 5 * (size_t)n;
     s.qx = wq;
     s.qy = wq + m;
     s.lb = wq + 2 * m;
     s.hb = wq + 3 * m;
     s.gt = wq + 4 * m;
+    s.ex = wq + 5 * m;
     double lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
     for (int i = 0; i < n; i++) {
         s.px[i] = x[2 * i];
@@ -191,8 +201,8 @@ static void solve_one(const uakd_uot_params *p, int n, const float *x, const flo
 
     /* First pair at the largest eps from zero potentials. */
     double eps = diam > p->blur ? diam * diam : eps_t;
-    side_update(n, s.px, s.py, m, s.qx, s.qy, s.lb, eps, damping(eps, rho), f, threaded);
-    side_update(m, s.qx, s.qy, n, s.px, s.py, s.la, eps, damping(eps, rho), g, threaded);
+    side_update(n, s.px, s.py, m, s.qx, s.qy, s.lb, eps, damping(eps, rho), f, s.ex, threaded);
+    side_update(m, s.qx, s.qy, n, s.px, s.py, s.la, eps, damping(eps, rho), g, s.ex, threaded);
     for (double bl = diam; bl > p->blur; bl *= p->scaling) {
         eps = bl * bl;
         step(n, m, &s, f, g, eps, rho, threaded);
@@ -202,13 +212,20 @@ static void solve_one(const uakd_uot_params *p, int n, const float *x, const flo
         if (p->tol > 0 && delta <= p->tol * eps_t) break;
     }
     if (plan) {
+        /* log pi_ij = [la_i + f_i/eps - k|x_i|^2] + [lb_j + g_j/eps - k|y_j|^2] + 2k x_i.y_j */
+        const double k = 0.5 / eps_t;
+        double *wj = s.ex, *sx = s.ex + m, *sy = s.ex + 2 * (size_t)m;
+        for (int j = 0; j < m; j++) {
+            wj[j] = s.lb[j] + g[j] / eps_t - k * (s.qx[j] * s.qx[j] + s.qy[j] * s.qy[j]);
+            sx[j] = 2 * k * s.qx[j];
+            sy[j] = 2 * k * s.qy[j];
+        }
+        const uakd_lse_side side = {m, s.qx, s.qy, NULL, k, wj, sx, sy};
+        uakd_plan_row_fn row = uakd_uot_plan_kernel();
         OMP(omp parallel for if (threaded) schedule(static))
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < m; j++) {
-                double dx = s.px[i] - s.qx[j], dy = s.py[i] - s.qy[j];
-                double c = 0.5 * (dx * dx + dy * dy);
-                plan[(size_t)i * m + j] = (float)exp(s.la[i] + s.lb[j] + (f[i] + g[j] - c) / eps_t);
-            }
+            row(s.la[i] + f[i] / eps_t - k * (s.px[i] * s.px[i] + s.py[i] * s.py[i]), s.px[i],
+                s.py[i], &side, plan + (size_t)i * m);
     }
 }
 

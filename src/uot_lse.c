@@ -1,7 +1,8 @@
 /* Row log-sum-exp kernels of the unbalanced Sinkhorn solver:
  *   LSE_j(h_j - ((px - qx_j)^2 + (py - qy_j)^2) * half_inv_eps) = M + log sum_j exp(t_j - M),
- * M = max_j t_j. The reference is plain C in float64. The AVX2 kernel computes t_j - M in float64
- * (t_j is a difference of numbers up to ~1/eps, so float32 would lose it), rounds it (<= 0) to
+ * M = max_j t_j. The reference is plain C in float64 (direct form). The AVX2 kernel computes
+ * t_j - M in float64 from the expanded form of uot_kernel.h (t_j is a difference of numbers up
+ * to ~1/eps, so float32 would lose it), rounds it (<= 0) to
  * float32 for an 8-wide exp (Cody-Waite reduction, degree-6 polynomial, relative error ~1e-7; t -
  * M below -87 gives ~1e-38 instead of 0, negligible next to the max term's 1) and accumulates the
  * sum in float64. A relative error d of the sum moves the potentials by eps d, i.e. the plan by a
@@ -11,21 +12,27 @@
 #include "uakd/uot.h"
 #include "uot_kernel.h"
 
-double uakd_uot_lse_row_ref(double px, double py, int m, const double *qx, const double *qy,
-                            const double *h, double half_inv_eps) {
+double uakd_uot_lse_row_ref(double px, double py, const uakd_lse_side *s) {
     double mx = -INFINITY;
-    for (int j = 0; j < m; j++) {
-        double dx = px - qx[j], dy = py - qy[j];
-        double t = h[j] - (dx * dx + dy * dy) * half_inv_eps;
+    for (int j = 0; j < s->m; j++) {
+        double dx = px - s->qx[j], dy = py - s->qy[j];
+        double t = s->h[j] - (dx * dx + dy * dy) * s->k;
         if (t > mx) mx = t;
     }
     if (mx == -INFINITY) return mx;
-    double s = 0;
-    for (int j = 0; j < m; j++) {
-        double dx = px - qx[j], dy = py - qy[j];
-        s += exp(h[j] - (dx * dx + dy * dy) * half_inv_eps - mx);
+    double sum = 0;
+    for (int j = 0; j < s->m; j++) {
+        double dx = px - s->qx[j], dy = py - s->qy[j];
+        sum += exp(s->h[j] - (dx * dx + dy * dy) * s->k - mx);
     }
-    return mx + log(s);
+    return mx + log(sum);
+}
+
+void uakd_uot_plan_row_ref(double c, double px, double py, const uakd_lse_side *s, float *plan) {
+    for (int j = 0; j < s->m; j++) {
+        double e = c + s->w[j] + px * s->sx[j] + py * s->sy[j];
+        plan[j] = e < -87.0 ? 0.0f : (float)exp(e);
+    }
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -33,7 +40,7 @@ double uakd_uot_lse_row_ref(double px, double py, int m, const double *qx, const
 #define HAVE_AVX2_KERNEL 1
 #define AVX2 __attribute__((target("avx2,fma")))
 
-/* exp(x) for x <= 0 (x >= -87.3 after clamping): x = n ln2 + r, exp(r) by Cephes' expf polynomial. */
+/* exp(x) for x <= 88 (x >= -87.3 after clamping): x = n ln2 + r, exp(r) by Cephes' expf polynomial. */
 AVX2 static inline __m256 exp_nonpos(__m256 x) {
     x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
@@ -51,47 +58,76 @@ AVX2 static inline __m256 exp_nonpos(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-/* t_j for 4 consecutive j. */
-AVX2 static inline __m256d args4(__m256d px, __m256d py, __m256d k, const double *qx,
-                                 const double *qy, const double *h) {
-    __m256d dx = _mm256_sub_pd(px, _mm256_loadu_pd(qx));
-    __m256d dy = _mm256_sub_pd(py, _mm256_loadu_pd(qy));
-    __m256d d2 = _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx));
-    return _mm256_fnmadd_pd(d2, k, _mm256_loadu_pd(h));
+/* Terms are handled in chunks of CHUNK: pass 1 stores t_j = w_j + p . s_j (4-wide float64) and
+ * its maximum, pass 2 sums exp(t_j - M) 8-wide; chunks combine as S <- S exp(M_old - M_new). */
+#define CHUNK 256
+
+AVX2 static double lse_row_avx2(double px, double py, const uakd_lse_side *s) {
+    double t[CHUNK] __attribute__((aligned(32)));
+    const __m256d vpx = _mm256_set1_pd(px), vpy = _mm256_set1_pd(py);
+    double M = -INFINITY, S = 0;
+    for (int j0 = 0; j0 < s->m; j0 += CHUNK) {
+        const int len = s->m - j0 < CHUNK ? s->m - j0 : CHUNK, len8 = (len + 7) & ~7;
+        const double *w = s->w + j0, *sx = s->sx + j0, *sy = s->sy + j0;
+        __m256d vmax = _mm256_set1_pd(-INFINITY);
+        int j = 0;
+        for (; j + 4 <= len; j += 4) {
+            __m256d v = _mm256_fmadd_pd(vpy, _mm256_loadu_pd(sy + j),
+                                        _mm256_fmadd_pd(vpx, _mm256_loadu_pd(sx + j), _mm256_loadu_pd(w + j)));
+            _mm256_store_pd(t + j, v);
+            vmax = _mm256_max_pd(vmax, v);
+        }
+        double lanes[4];
+        _mm256_storeu_pd(lanes, vmax);
+        double cm = fmax(fmax(lanes[0], lanes[1]), fmax(lanes[2], lanes[3]));
+        for (; j < len; j++) {
+            t[j] = w[j] + px * sx[j] + py * sy[j];
+            cm = fmax(cm, t[j]);
+        }
+        for (; j < len8; j++) t[j] = -INFINITY;
+        if (cm == -INFINITY) continue;
+        if (cm > M) {
+            S *= exp(M - cm);
+            M = cm;
+        }
+        const __m256d vm = _mm256_set1_pd(M);
+        __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+        for (j = 0; j < len8; j += 8) {
+            __m128 lo = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_load_pd(t + j), vm));
+            __m128 hi = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_load_pd(t + j + 4), vm));
+            __m256 e = exp_nonpos(_mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1));
+            acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+            acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+        }
+        _mm256_storeu_pd(lanes, _mm256_add_pd(acc0, acc1));
+        S += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    }
+    if (M == -INFINITY) return M;
+    return M + log(S) - s->k * (px * px + py * py);
 }
 
-AVX2 static double lse_row_avx2(double px, double py, int m, const double *qx, const double *qy,
-                                const double *h, double half_inv_eps) {
-    const __m256d vpx = _mm256_set1_pd(px), vpy = _mm256_set1_pd(py), vk = _mm256_set1_pd(half_inv_eps);
-    const int m8 = m & ~7;
-    __m256d vmax = _mm256_set1_pd(-INFINITY);
+AVX2 static void plan_row_avx2(double c, double px, double py, const uakd_lse_side *s, float *plan) {
+    const __m256d vpx = _mm256_set1_pd(px), vpy = _mm256_set1_pd(py), vc = _mm256_set1_pd(c);
+    const __m256 lo_lim = _mm256_set1_ps(-87.0f), hi_lim = _mm256_set1_ps(88.0f);
     int j = 0;
-    for (; j + 4 <= m; j += 4) vmax = _mm256_max_pd(vmax, args4(vpx, vpy, vk, qx + j, qy + j, h + j));
-    double lanes[4];
-    _mm256_storeu_pd(lanes, vmax);
-    double mx = fmax(fmax(lanes[0], lanes[1]), fmax(lanes[2], lanes[3]));
-    for (; j < m; j++) {
-        double dx = px - qx[j], dy = py - qy[j];
-        mx = fmax(mx, h[j] - (dx * dx + dy * dy) * half_inv_eps);
+    for (; j + 8 <= s->m; j += 8) {
+        __m128 h[2];
+        for (int q = 0; q < 2; q++) {
+            int o = j + 4 * q;
+            __m256d v = _mm256_fmadd_pd(vpy, _mm256_loadu_pd(s->sy + o),
+                                        _mm256_fmadd_pd(vpx, _mm256_loadu_pd(s->sx + o),
+                                                        _mm256_add_pd(vc, _mm256_loadu_pd(s->w + o))));
+            h[q] = _mm256_cvtpd_ps(v);
+        }
+        __m256 x = _mm256_insertf128_ps(_mm256_castps128_ps256(h[0]), h[1], 1);
+        __m256 keep = _mm256_cmp_ps(x, lo_lim, _CMP_GE_OQ);
+        __m256 e = exp_nonpos(_mm256_min_ps(x, hi_lim));
+        _mm256_storeu_ps(plan + j, _mm256_and_ps(e, keep));
     }
-    if (mx == -INFINITY) return mx;
-    const __m256d vmx = _mm256_set1_pd(mx);
-    __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
-    for (j = 0; j < m8; j += 8) {
-        __m128 lo = _mm256_cvtpd_ps(_mm256_sub_pd(args4(vpx, vpy, vk, qx + j, qy + j, h + j), vmx));
-        __m128 hi = _mm256_cvtpd_ps(
-            _mm256_sub_pd(args4(vpx, vpy, vk, qx + j + 4, qy + j + 4, h + j + 4), vmx));
-        __m256 e = exp_nonpos(_mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1));
-        acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    for (; j < s->m; j++) {
+        double e = c + s->w[j] + px * s->sx[j] + py * s->sy[j];
+        plan[j] = e < -87.0 ? 0.0f : (float)exp(e);
     }
-    _mm256_storeu_pd(lanes, _mm256_add_pd(acc0, acc1));
-    double s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-    for (; j < m; j++) {
-        double dx = px - qx[j], dy = py - qy[j];
-        s += exp(h[j] - (dx * dx + dy * dy) * half_inv_eps - mx);
-    }
-    return mx + log(s);
 }
 #endif
 
@@ -105,4 +141,12 @@ uakd_lse_row_fn uakd_uot_lse_kernel(void) {
         return lse_row_avx2;
 #endif
     return uakd_uot_lse_row_ref;
+}
+
+uakd_plan_row_fn uakd_uot_plan_kernel(void) {
+#ifdef HAVE_AVX2_KERNEL
+    if (!use_reference && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return plan_row_avx2;
+#endif
+    return uakd_uot_plan_row_ref;
 }
