@@ -105,9 +105,12 @@ static void side_update(int n, const double *px, const double *py, int m, const 
     }
     const uakd_lse_side side = {m, qx, qy, h, k, w, sx, sy};
     uakd_lse_row_fn row_lse = uakd_uot_lse_kernel();
-    (void)threaded;
-    OMP(omp parallel for if (threaded) schedule(static))
-    for (int i = 0; i < n; i++) out[i] = scale * row_lse(px[i], py[i], &side);
+    if (threaded) {
+        OMP(omp parallel for schedule(static))
+        for (int i = 0; i < n; i++) out[i] = scale * row_lse(px[i], py[i], &side);
+    } else { /* no parallel construct at all: even an if(0) region costs a team setup */
+        for (int i = 0; i < n; i++) out[i] = scale * row_lse(px[i], py[i], &side);
+    }
 }
 
 static double damping(double eps, double rho) { return isinf(rho) ? 1.0 : 1.0 / (1.0 + eps / rho); }
@@ -222,10 +225,16 @@ static void solve_one(const uakd_uot_params *p, int n, const float *x, const flo
         }
         const uakd_lse_side side = {m, s.qx, s.qy, NULL, k, wj, sx, sy};
         uakd_plan_row_fn row = uakd_uot_plan_kernel();
-        OMP(omp parallel for if (threaded) schedule(static))
-        for (int i = 0; i < n; i++)
-            row(s.la[i] + f[i] / eps_t - k * (s.px[i] * s.px[i] + s.py[i] * s.py[i]), s.px[i],
-                s.py[i], &side, plan + (size_t)i * m);
+#define PLAN_ROW(i)                                                                                \
+    row(s.la[i] + f[i] / eps_t - k * (s.px[i] * s.px[i] + s.py[i] * s.py[i]), s.px[i], s.py[i],    \
+        &side, plan + (size_t)(i) * m)
+        if (threaded) {
+            OMP(omp parallel for schedule(static))
+            for (int i = 0; i < n; i++) PLAN_ROW(i);
+        } else {
+            for (int i = 0; i < n; i++) PLAN_ROW(i);
+        }
+#undef PLAN_ROW
     }
 }
 

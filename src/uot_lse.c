@@ -8,6 +8,7 @@
  * sum in float64. A relative error d of the sum moves the potentials by eps d, i.e. the plan by a
  * factor 1 + d. The kernel is chosen at run time from the CPU's features. */
 #include <math.h>
+#include <stdint.h>
 
 #include "uakd/uot.h"
 #include "uot_kernel.h"
@@ -62,6 +63,9 @@ AVX2 static inline __m256 exp_nonpos(__m256 x) {
  * its maximum, pass 2 sums exp(t_j - M) 8-wide; chunks combine as S <- S exp(M_old - M_new). */
 #define CHUNK 256
 
+/* tail_mask + 4 - r: r leading lanes set (r = 1..4). */
+static const int64_t tail_mask[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+
 AVX2 static double lse_row_avx2(double px, double py, const uakd_lse_side *s) {
     double t[CHUNK] __attribute__((aligned(32)));
     const __m256d vpx = _mm256_set1_pd(px), vpy = _mm256_set1_pd(py);
@@ -71,23 +75,25 @@ AVX2 static double lse_row_avx2(double px, double py, const uakd_lse_side *s) {
         const double *w = s->w + j0, *sx = s->sx + j0, *sy = s->sy + j0;
         __m256d vmax = _mm256_set1_pd(-INFINITY);
         int j = 0;
-        for (; j + 4 <= len; j += 4) {
-            __m256d v = _mm256_fmadd_pd(vpy, _mm256_loadu_pd(sy + j),
-                                        _mm256_fmadd_pd(vpx, _mm256_loadu_pd(sx + j), _mm256_loadu_pd(w + j)));
+        for (; j < len; j += 4) {
+            /* the last group may be partial: masked loads, then -inf in the unused lanes */
+            __m256i mask = _mm256_loadu_si256((const __m256i *)(tail_mask + 4 - (len - j < 4 ? len - j : 4)));
+            __m256d v = _mm256_fmadd_pd(vpy, _mm256_maskload_pd(sy + j, mask),
+                                        _mm256_fmadd_pd(vpx, _mm256_maskload_pd(sx + j, mask),
+                                                        _mm256_maskload_pd(w + j, mask)));
+            v = _mm256_blendv_pd(_mm256_set1_pd(-INFINITY), v, _mm256_castsi256_pd(mask));
             _mm256_store_pd(t + j, v);
             vmax = _mm256_max_pd(vmax, v);
         }
         double lanes[4];
         _mm256_storeu_pd(lanes, vmax);
-        double cm = fmax(fmax(lanes[0], lanes[1]), fmax(lanes[2], lanes[3]));
-        for (; j < len; j++) {
-            t[j] = w[j] + px * sx[j] + py * sy[j];
-            cm = fmax(cm, t[j]);
-        }
+        double cm = lanes[0] > lanes[1] ? lanes[0] : lanes[1];
+        cm = cm > lanes[2] ? cm : lanes[2];
+        cm = cm > lanes[3] ? cm : lanes[3];
         for (; j < len8; j++) t[j] = -INFINITY;
         if (cm == -INFINITY) continue;
         if (cm > M) {
-            S *= exp(M - cm);
+            S = M == -INFINITY ? 0.0 : S * exp(M - cm);
             M = cm;
         }
         const __m256d vm = _mm256_set1_pd(M);
