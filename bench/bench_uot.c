@@ -11,7 +11,10 @@
  * 1 + annealing steps + final_iters iterations, our count; it has no eps-scaling). The comparison
  * runs at eps = 1e-3 (blur 0.0316), the smallest decade POT survives: at the training eps = 1e-6
  * POT's kernel exp(-C/eps) underflows and it stops at iteration 0 with numerical errors. Our time
- * at the training blur 1e-3 is printed as well. */
+ * at the training blur 1e-3 is printed as well. Wall-clock and process-CPU-time medians are both
+ * printed: on a shared, oversubscribed machine the CPU times are the steadier measure of work (and
+ * OpenMP's per-iteration barriers inside one big problem suffer most from oversubscription; run
+ * with OMP_NUM_THREADS=1 to see the single-core figures). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,9 +38,9 @@ typedef struct set {
     char path[256];
 } set;
 
-static double now(void) {
+static double now(clockid_t clk) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clk, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
@@ -107,14 +110,15 @@ static int write_set(set *s, const uakd_uot_params *p) {
     return fclose(fp) == 0 ? 0 : -1;
 }
 
-/* Median milliseconds of our solver on a set (batch call for many problems, single otherwise). */
-static double time_ours(set *s, const uakd_uot_params *p, int repeats) {
+/* Median wall and CPU milliseconds of our solver on a set (batch call for many problems, single
+ * otherwise); returns the wall median, the CPU median in *cpu_ms. */
+static double time_ours(set *s, const uakd_uot_params *p, int repeats, double *cpu_ms) {
     size_t ws = s->count > 1 ? uakd_uot_workspace_size(s->probs, s->count)
                              : uakd_uot_workspace_size_single(s->probs[0].n, s->probs[0].m);
     void *work = malloc(ws);
-    double *t = malloc(sizeof(double) * (size_t)repeats);
+    double *t = malloc(sizeof(double) * (size_t)repeats), *c = malloc(sizeof(double) * (size_t)repeats);
     for (int rep = -1; rep < repeats; rep++) {
-        double t0 = now();
+        double t0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_PROCESS_CPUTIME_ID);
         uakd_status st;
         if (s->count > 1)
             st = uakd_uot_solve_batch(p, s->probs, s->count, s->x, s->a, s->y, s->b, s->f, s->g,
@@ -126,11 +130,17 @@ static double time_ours(set *s, const uakd_uot_params *p, int repeats) {
             fprintf(stderr, "bench_uot: solve failed: %s\n", uakd_last_error());
             exit(1);
         }
-        if (rep >= 0) t[rep] = (now() - t0) * 1e3;
+        if (rep >= 0) {
+            t[rep] = (now(CLOCK_MONOTONIC) - t0) * 1e3;
+            c[rep] = (now(CLOCK_PROCESS_CPUTIME_ID) - c0) * 1e3;
+        }
     }
     qsort(t, (size_t)repeats, sizeof *t, cmp_double);
+    qsort(c, (size_t)repeats, sizeof *c, cmp_double);
     double med = t[repeats / 2];
+    *cpu_ms = c[repeats / 2];
     free(t);
+    free(c);
     free(work);
     return med;
 }
@@ -160,10 +170,10 @@ int main(int argc, char **argv) {
         }
         len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %s", sets[k].path);
     }
-    double ours[3], ours_train[3];
+    double ours[3], ours_cpu[3], ours_train[3], unused;
     for (int k = 0; k < 3; k++) {
-        ours[k] = time_ours(&sets[k], &cmp, repeats);
-        ours_train[k] = time_ours(&sets[k], &train, repeats);
+        ours[k] = time_ours(&sets[k], &cmp, repeats, &ours_cpu[k]);
+        ours_train[k] = time_ours(&sets[k], &train, repeats, &unused);
     }
     FILE *pp = popen(cmd, "r");
     char buf[4096] = {0};
@@ -171,16 +181,19 @@ int main(int argc, char **argv) {
     int prc = pp ? pclose(pp) : -1;
     cJSON *res = got ? cJSON_Parse(buf) : NULL;
     if (!res || prc != 0) fprintf(stderr, "bench_uot: POT peer failed (%s); printing ours only\n", cmd);
-    printf("unbalanced Sinkhorn, eps = %.3g, rho = %.3g, final_iters = %d, iterations matched per problem\n",
-           cmp.blur * cmp.blur, cmp.reach * cmp.reach, cmp.final_iters);
-    printf("%-10s %9s %12s %12s %8s %16s\n", "set", "problems", "uakd ms", "POT ms", "ratio",
-           "uakd@blur1e-3 ms");
+    printf("unbalanced Sinkhorn, eps = %.3g, rho = %.3g, final_iters = %d, iterations matched per "
+           "problem, OMP_NUM_THREADS=%s\n", cmp.blur * cmp.blur, cmp.reach * cmp.reach,
+           cmp.final_iters, getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "(unset)");
+    printf("%-10s %8s | %10s %10s %7s | %10s %10s %7s | %14s\n", "set", "problems", "uakd ms",
+           "POT ms", "ratio", "uakd cpu", "POT cpu", "ratio", "uakd@blur1e-3");
     for (int k = 0; k < 3; k++) {
         const cJSON *e = res ? cJSON_GetObjectItem(res, sets[k].path) : NULL;
         double pot = e ? cJSON_GetObjectItem(e, "median_ms")->valuedouble : NAN;
+        double pot_cpu = e ? cJSON_GetObjectItem(e, "median_cpu_ms")->valuedouble : NAN;
         int warn = e ? cJSON_GetObjectItem(e, "numerical_warnings")->valueint : -1;
-        printf("%-10s %9d %12.3f %12.3f %7.1fx %16.3f%s\n", sets[k].name, sets[k].count, ours[k], pot,
-               pot / ours[k], ours_train[k], warn > 0 ? "  (POT reported numerical errors)" : "");
+        printf("%-10s %8d | %10.3f %10.3f %6.1fx | %10.3f %10.3f %6.1fx | %11.3f ms%s\n", sets[k].name,
+               sets[k].count, ours[k], pot, pot / ours[k], ours_cpu[k], pot_cpu, pot_cpu / ours_cpu[k],
+               ours_train[k], warn > 0 ? "  (POT reported numerical errors)" : "");
         remove(sets[k].path);
         free(sets[k].probs), free(sets[k].x), free(sets[k].a), free(sets[k].y), free(sets[k].b);
         free(sets[k].f), free(sets[k].g), free(sets[k].plan);
