@@ -18,6 +18,15 @@
  * target eps (fewer when `tol` stops them). Inputs and the plan are float32; potentials and all
  * arithmetic are float64.
  *
+ * Accuracy of the default schedule: each iteration contracts the "mass" modes of the potentials
+ * (f + c on a cluster of student points, g - c on the teacher points it is matched to; the plan's
+ * mass there depends on them) only by about 1 - eps/(2 rho). The closed-form step fixes the global
+ * mode but not per-cluster ones, so with eps << rho the default 10 final iterations leave the plan
+ * far from the optimum of the stated problem: on a 10 x 10 problem with points spread over 0.1 at
+ * blur 1e-3 the largest plan entry is off by 0.58 (of 0.65) and sum pi |x - y|^2 is 0.0052
+ * instead of 0.0117; about 3e4 final iterations converge it (tests/test_uot.c checks converged
+ * solves against POT). The established ADLP/GeomLoss scheme has the same property.
+ *
  * Batched use (many tiny problems, e.g. 8 keypoints x batch 16): describe each problem by its
  * sizes and offsets into shared arrays, ask uakd_uot_workspace_size for the scratch size once,
  * and call uakd_uot_solve_batch; it allocates nothing and runs problems in parallel (OpenMP). */
