@@ -104,12 +104,13 @@ static void side_update(int n, const double *px, const double *py, int m, const 
         sy[j] = 2 * k * qy[j];
     }
     const uakd_lse_side side = {m, qx, qy, h, k, w, sx, sy};
-    uakd_lse_row_fn row_lse = uakd_uot_lse_kernel();
+    uakd_lse_rows_fn rows = uakd_uot_lse_kernel();
     if (threaded) {
         OMP(omp parallel for schedule(static))
-        for (int i = 0; i < n; i++) out[i] = scale * row_lse(px[i], py[i], &side);
+        for (int i0 = 0; i0 < n; i0 += 32)
+            rows(n - i0 < 32 ? n - i0 : 32, px + i0, py + i0, &side, scale, out + i0);
     } else { /* no parallel construct at all: even an if(0) region costs a team setup */
-        for (int i = 0; i < n; i++) out[i] = scale * row_lse(px[i], py[i], &side);
+        rows(n, px, py, &side, scale, out);
     }
 }
 
@@ -124,7 +125,7 @@ typedef struct scratch {
 /* LSE_i(l_i + k v_i). */
 static double lse(int n, const double *l, const double *v, double k) {
     double mx = -INFINITY, s = 0;
-    for (int i = 0; i < n; i++) mx = fmax(mx, l[i] + k * v[i]);
+    for (int i = 0; i < n; i++) mx = l[i] + k * v[i] > mx ? l[i] + k * v[i] : mx;
     for (int i = 0; i < n; i++) s += exp(l[i] + k * v[i] - mx);
     return mx + log(s);
 }
@@ -144,11 +145,11 @@ static double step(int n, int m, scratch *s, double *f, double *g, double eps, d
     side_update(m, s->qx, s->qy, n, s->px, s->py, s->ha, eps, damp, s->gt, s->ex, threaded);
     double delta = 0;
     for (int i = 0; i < n; i++) {
-        delta = fmax(delta, fabs(s->ft[i] - f[i]));
+        delta = fabs(s->ft[i] - f[i]) > delta ? fabs(s->ft[i] - f[i]) : delta;
         f[i] = 0.5 * (f[i] + s->ft[i]);
     }
     for (int j = 0; j < m; j++) {
-        delta = fmax(delta, fabs(s->gt[j] - g[j]));
+        delta = fabs(s->gt[j] - g[j]) > delta ? fabs(s->gt[j] - g[j]) : delta;
         g[j] = 0.5 * (g[j] + s->gt[j]);
     }
     if (!isinf(rho)) {

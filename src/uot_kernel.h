@@ -15,9 +15,13 @@ typedef struct uakd_lse_side {
     const double *w, *sx, *sy; /* expanded form */
 } uakd_lse_side;
 
-typedef double (*uakd_lse_row_fn)(double px, double py, const uakd_lse_side *s);
-
 double uakd_uot_lse_row_ref(double px, double py, const uakd_lse_side *s);
+
+/* out_i = scale * lse_row(p_i, side) for rows i < n. */
+typedef void (*uakd_lse_rows_fn)(int n, const double *px, const double *py, const uakd_lse_side *s,
+                                 double scale, double *out);
+void uakd_uot_lse_rows_ref(int n, const double *px, const double *py, const uakd_lse_side *s,
+                           double scale, double *out);
 /* plan_j = exp(c + w_j + px sx_j + py sy_j) for j < s->m, 0 where the exponent is below -87
  * (float32 range); the reference uses libm exp. */
 typedef void (*uakd_plan_row_fn)(double c, double px, double py, const uakd_lse_side *s, float *plan);
@@ -25,6 +29,6 @@ void uakd_uot_plan_row_ref(double c, double px, double py, const uakd_lse_side *
 uakd_plan_row_fn uakd_uot_plan_kernel(void);
 
 /* The fastest kernel this CPU runs (the reference when uakd_uot_use_reference_kernel(1)). */
-uakd_lse_row_fn uakd_uot_lse_kernel(void);
+uakd_lse_rows_fn uakd_uot_lse_kernel(void);
 
 #endif

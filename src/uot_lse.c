@@ -66,7 +66,8 @@ AVX2 static inline __m256 exp_nonpos(__m256 x) {
 /* tail_mask + 4 - r: r leading lanes set (r = 1..4). */
 static const int64_t tail_mask[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 
-AVX2 static double lse_row_avx2(double px, double py, const uakd_lse_side *s) {
+/* Row i's shift M and sum S = sum_j exp(t_j - M) (S >= 1 unless M = -inf). */
+AVX2 static void row_sum_avx2(double px, double py, const uakd_lse_side *s, double *Mo, double *So) {
     double t[CHUNK] __attribute__((aligned(32)));
     const __m256d vpx = _mm256_set1_pd(px), vpy = _mm256_set1_pd(py);
     double M = -INFINITY, S = 0;
@@ -108,8 +109,63 @@ AVX2 static double lse_row_avx2(double px, double py, const uakd_lse_side *s) {
         _mm256_storeu_pd(lanes, _mm256_add_pd(acc0, acc1));
         S += (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
     }
-    if (M == -INFINITY) return M;
-    return M + log(S) - s->k * (px * px + py * py);
+    *Mo = M;
+    *So = S;
+}
+
+/* log(S) for S in [1, 2^1022): S = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(z),
+ * z = (m - 1)/(m + 1), |z| < 0.172, series to z^13 (error < 1e-11). */
+AVX2 static inline __m256d log4(__m256d S) {
+    __m256i bits = _mm256_castpd_si256(S);
+    __m256i e = _mm256_sub_epi64(_mm256_srli_epi64(bits, 52), _mm256_set1_epi64x(1023));
+    __m256d m = _mm256_castsi256_pd(_mm256_or_si256(
+        _mm256_and_si256(bits, _mm256_set1_epi64x(0x000FFFFFFFFFFFFFLL)), _mm256_set1_epi64x(0x3FF0000000000000LL)));
+    __m256d big = _mm256_cmp_pd(m, _mm256_set1_pd(1.4142135623730951), _CMP_GT_OQ);
+    m = _mm256_blendv_pd(m, _mm256_mul_pd(m, _mm256_set1_pd(0.5)), big);
+    e = _mm256_sub_epi64(e, _mm256_castpd_si256(big)); /* big lanes are all ones = -1 */
+    /* e fits in 32 bits: take the low halves to convert */
+    __m128i e32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(e, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+    __m256d ed = _mm256_cvtepi32_pd(e32);
+    __m256d z = _mm256_div_pd(_mm256_sub_pd(m, _mm256_set1_pd(1.0)), _mm256_add_pd(m, _mm256_set1_pd(1.0)));
+    __m256d z2 = _mm256_mul_pd(z, z);
+    __m256d p = _mm256_set1_pd(1.0 / 13);
+    p = _mm256_fmadd_pd(p, z2, _mm256_set1_pd(1.0 / 11));
+    p = _mm256_fmadd_pd(p, z2, _mm256_set1_pd(1.0 / 9));
+    p = _mm256_fmadd_pd(p, z2, _mm256_set1_pd(1.0 / 7));
+    p = _mm256_fmadd_pd(p, z2, _mm256_set1_pd(1.0 / 5));
+    p = _mm256_fmadd_pd(p, z2, _mm256_set1_pd(1.0 / 3));
+    p = _mm256_fmadd_pd(p, z2, _mm256_set1_pd(1.0));
+    __m256d lm = _mm256_mul_pd(_mm256_mul_pd(p, z), _mm256_set1_pd(2.0));
+    return _mm256_fmadd_pd(ed, _mm256_set1_pd(0.69314718055994531), lm);
+}
+
+/* out_i = scale * LSE_i for n rows; logs four rows at a time. */
+AVX2 static void lse_rows_avx2(int n, const double *px, const double *py, const uakd_lse_side *s,
+                               double scale, double *out) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        double M[4], S[4];
+        int finite = 1;
+        for (int r = 0; r < 4; r++) {
+            row_sum_avx2(px[i + r], py[i + r], s, &M[r], &S[r]);
+            finite &= M[r] != -INFINITY;
+        }
+        if (!finite) {
+            for (int r = 0; r < 4; r++)
+                out[i + r] = M[r] == -INFINITY ? -scale * INFINITY
+                                               : scale * (M[r] + log(S[r]) - s->k * (px[i + r] * px[i + r] + py[i + r] * py[i + r]));
+            continue;
+        }
+        __m256d vx = _mm256_loadu_pd(px + i), vy = _mm256_loadu_pd(py + i);
+        __m256d p2 = _mm256_fmadd_pd(vy, vy, _mm256_mul_pd(vx, vx));
+        __m256d v = _mm256_fnmadd_pd(p2, _mm256_set1_pd(s->k), _mm256_add_pd(_mm256_loadu_pd(M), log4(_mm256_loadu_pd(S))));
+        _mm256_storeu_pd(out + i, _mm256_mul_pd(v, _mm256_set1_pd(scale)));
+    }
+    for (; i < n; i++) {
+        double M, S;
+        row_sum_avx2(px[i], py[i], s, &M, &S);
+        out[i] = M == -INFINITY ? -scale * INFINITY : scale * (M + log(S) - s->k * (px[i] * px[i] + py[i] * py[i]));
+    }
 }
 
 AVX2 static void plan_row_avx2(double c, double px, double py, const uakd_lse_side *s, float *plan) {
@@ -141,12 +197,17 @@ static int use_reference;
 
 void uakd_uot_use_reference_kernel(int on) { use_reference = on != 0; }
 
-uakd_lse_row_fn uakd_uot_lse_kernel(void) {
+void uakd_uot_lse_rows_ref(int n, const double *px, const double *py, const uakd_lse_side *s,
+                           double scale, double *out) {
+    for (int i = 0; i < n; i++) out[i] = scale * uakd_uot_lse_row_ref(px[i], py[i], s);
+}
+
+uakd_lse_rows_fn uakd_uot_lse_kernel(void) {
 #ifdef HAVE_AVX2_KERNEL
     if (!use_reference && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return lse_row_avx2;
+        return lse_rows_avx2;
 #endif
-    return uakd_uot_lse_row_ref;
+    return uakd_uot_lse_rows_ref;
 }
 
 uakd_plan_row_fn uakd_uot_plan_kernel(void) {
