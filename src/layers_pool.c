@@ -22,7 +22,7 @@ void uakd_maxpool_forward(const uakd_pool_desc *d, const float *x, float *y, int
     for (int pl = 0; pl < d->n * d->c; pl++) {
         const float *xp = x + (size_t)pl * d->h * d->w;
         float *yp = y + (size_t)pl * ho * wo;
-        int32_t *ap = argmax + (size_t)pl * ho * wo;
+        int32_t *ap = argmax ? argmax + (size_t)pl * ho * wo : NULL;
         for (int i = 0; i < ho; i++)
             for (int j = 0; j < wo; j++) {
                 float best = -FLT_MAX;
@@ -38,7 +38,7 @@ void uakd_maxpool_forward(const uakd_pool_desc *d, const float *x, float *y, int
                     }
                 }
                 yp[i * wo + j] = best;
-                ap[i * wo + j] = arg;
+                if (ap) ap[i * wo + j] = arg;
             }
     }
 }

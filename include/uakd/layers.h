@@ -57,7 +57,8 @@ void uakd_act_backward(uakd_act kind, float slope, int64_t count, const float *x
 /* ---- max pooling, k x k window, stride s, padding p (padding never wins: it is -inf) ----
  * out = (H + 2p - k)/s + 1 (floor, like PyTorch's default). Saves argmax (flat index into the
  * image plane H*W) per output: (N, C, HO, WO). Ties: the first maximum in row-major window order
- * wins and gets the whole gradient (PyTorch's CPU kernel does the same). */
+ * wins and gets the whole gradient (PyTorch's CPU kernel does the same). argmax may be NULL
+ * (inference). */
 typedef struct uakd_pool_desc {
     int n, c, h, w, k, stride, pad;
 } uakd_pool_desc;
