@@ -40,7 +40,8 @@ static int fail(uakd_net *net, uakd_status st, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        net->error = uakd_fail(st, "network builder: %s", msg);
+        snprintf(net->error_msg, sizeof net->error_msg, "network builder: %s", msg);
+        net->error = uakd_fail(st, "%s", net->error_msg);
     }
     return -1;
 }
@@ -287,7 +288,7 @@ static float *alloc_floats(size_t n) {
 }
 
 uakd_status uakd_net_build(uakd_net *net, int training) {
-    if (net->error) return net->error;
+    if (net->error) return uakd_fail(net->error, "%s", net->error_msg);
     if (net->built) return uakd_fail(UAKD_EINVAL, "uakd_net_build: network already built");
     if (net->n_layers == 0) return uakd_fail(UAKD_EINVAL, "uakd_net_build: network has no layers");
     /* parameter table */

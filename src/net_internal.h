@@ -31,7 +31,8 @@ struct uakd_net {
     int n_params, cap_params;
     uakd_param *params;
     char **param_names;
-    uakd_status error; /* sticky builder error */
+    uakd_status error; /* sticky builder error and its message */
+    char error_msg[600];
     int built, training_build;
     int64_t n_floats; /* parameter allocation size */
     float *param_mem, *grad_mem;

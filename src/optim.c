@@ -126,7 +126,7 @@ double uakd_lr_onecycle(int64_t step, int64_t total_steps, double warmup_frac, d
     if (total_steps <= 0 || step >= total_steps) return 0;
     if (step < 0) step = 0;
     const double warm = warmup_frac * (double)total_steps;
-    if ((double)step + 1 < warm) return lr_max * ((double)step + 1) / warm;
+    if ((double)step < warm) return lr_max * fmin(1.0, ((double)step + 1) / warm);
     return lr_max * ((double)total_steps - (double)step) / ((double)total_steps - warm);
 }
 
