@@ -74,7 +74,7 @@ static net_layer *add_layer(uakd_net *net, uakd_layer_kind kind, const char *nam
         free(l->name), free(l->in);
         return fail(net, UAKD_ENOMEM, "out of memory"), NULL;
     }
-    memcpy(l->in, ins, sizeof(int) * n_in);
+    if (n_in) memcpy(l->in, ins, sizeof(int) * n_in);
     l->n_in = n_in;
     l->p0 = net->n_params;
     net->n_layers++;
@@ -158,6 +158,7 @@ static int norm_layer(uakd_net *net, uakd_layer_kind kind, const char *name, int
     if (!l) return -1;
     const net_layer *x = &net->layers[in];
     l->c = x->c, l->h = x->h, l->w = x->w, l->groups = groups;
+    l->eps = 1e-5f, l->momentum = 0.1f;
     if (kind == UAKD_LAYER_GROUPNORM && (groups < 1 || x->c % groups))
         return fail(net, UAKD_EINVAL, "groupnorm '%s': %d groups do not divide %d channels", name, groups, x->c);
     add_param(net, l, "weight", 1, &l->c, UAKD_PARAM_NO_DECAY);
@@ -167,6 +168,18 @@ static int norm_layer(uakd_net *net, uakd_layer_kind kind, const char *name, int
         add_param(net, l, "running_var", 1, &l->c, UAKD_PARAM_NO_DECAY | UAKD_PARAM_BUFFER);
     }
     return net->error ? -1 : id_of(net, l);
+}
+
+int uakd_net_set_norm(uakd_net *net, int norm, float eps, float momentum) {
+    if (net->error) return -1;
+    if (norm < 0 || norm >= net->n_layers ||
+        (net->layers[norm].kind != UAKD_LAYER_BATCHNORM && net->layers[norm].kind != UAKD_LAYER_GROUPNORM))
+        return fail(net, UAKD_EINVAL, "set_norm: layer %d is not a batch or group norm", norm);
+    if (!(eps > 0 && eps < 1) || !(momentum >= 0 && momentum <= 1))
+        return fail(net, UAKD_EINVAL, "set_norm '%s': eps %g must be in (0, 1), momentum %g in [0, 1]",
+                    net->layers[norm].name, eps, momentum);
+    net->layers[norm].eps = eps, net->layers[norm].momentum = momentum;
+    return norm;
 }
 
 int uakd_net_batchnorm(uakd_net *net, const char *name, int in) {

@@ -15,6 +15,7 @@ typedef struct net_layer {
     int k, stride, pad, groups, bias, npts;
     uakd_act act;
     float slope;
+    float eps, momentum; /* batch/group norm */
     int init_normal;
     float init_std, init_bias;
     int requires_grad; /* inputs: caller wants the gradient; others: computed at build */

@@ -8,10 +8,6 @@
 #include "net_internal.h"
 #include "uakd/conv.h"
 
-#define BN_EPS 1e-5f
-#define BN_MOMENTUM 0.1f
-#define GN_EPS 1e-5f
-
 static float *out_of(const uakd_net *net, int id) { return net->arena + net->layers[id].out; }
 static float *grad_of(const uakd_net *net, int id) { return net->arena + net->layers[id].grad; }
 static float *pdata(const uakd_net *net, const net_layer *l, int k) { return net->params[l->p0 + k].data; }
@@ -44,21 +40,21 @@ static uakd_status forward_layer(uakd_net *net, net_layer *l, int n, int trainin
     case UAKD_LAYER_BATCHNORM: {
         float *mean = net->arena + l->save0, *invstd = net->arena + l->save1;
         if (training) {
-            uakd_bn_forward_train(n, l->c, l->h * l->w, x, pdata(net, l, 0), pdata(net, l, 1), BN_EPS, BN_MOMENTUM,
+            uakd_bn_forward_train(n, l->c, l->h * l->w, x, pdata(net, l, 0), pdata(net, l, 1), l->eps, l->momentum,
                                   pdata(net, l, 2), pdata(net, l, 3), y, mean, invstd);
         } else {
             uakd_bn_forward_infer(n, l->c, l->h * l->w, x, pdata(net, l, 0), pdata(net, l, 1), pdata(net, l, 2),
-                                  pdata(net, l, 3), BN_EPS, y);
+                                  pdata(net, l, 3), l->eps, y);
             /* the constants a backward through inference-mode BN uses */
             for (int c = 0; c < l->c; c++) {
                 mean[c] = pdata(net, l, 2)[c];
-                invstd[c] = 1.0f / sqrtf(pdata(net, l, 3)[c] + BN_EPS);
+                invstd[c] = (float)(1.0 / sqrt((double)pdata(net, l, 3)[c] + l->eps));
             }
         }
         break;
     }
     case UAKD_LAYER_GROUPNORM:
-        uakd_gn_forward(n, l->c, l->h * l->w, l->groups, x, pdata(net, l, 0), pdata(net, l, 1), GN_EPS, y,
+        uakd_gn_forward(n, l->c, l->h * l->w, l->groups, x, pdata(net, l, 0), pdata(net, l, 1), l->eps, y,
                         net->arena + l->save0, net->arena + l->save1);
         break;
     case UAKD_LAYER_ACT: uakd_act_forward(l->act, l->slope, (int64_t)cnt, x, y); break;

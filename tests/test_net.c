@@ -157,7 +157,32 @@ static void test_multi_output_backward(void) {
     uakd_net_free(net);
 }
 
+/* set_norm: eps 0.5 and momentum 0.5 on x = {1, 2, 3, 6} (mean 3, biased var 3.5, unbiased 14/3). */
+static void test_norm_settings(void) {
+    uakd_net *net = NULL;
+    CHECK_OK(uakd_net_new(2, &net));
+    int x = uakd_net_input(net, "x", 1, 1, 2, 0), bn = uakd_net_batchnorm(net, "bn", x);
+    CHECK(uakd_net_set_norm(net, bn, 0.5f, 0.5f) == bn);
+    CHECK_OK(uakd_net_build(net, 1));
+    uakd_rng rng;
+    uakd_rng_seed(&rng, 1);
+    CHECK_OK(uakd_net_init(net, &rng));
+    const float in[4] = {1, 2, 3, 6};
+    memcpy(uakd_net_out(net, x), in, sizeof in);
+    CHECK_OK(uakd_net_forward(net, 2, 1));
+    CHECK_NEAR(uakd_net_out(net, bn)[3], 3 / sqrt(3.5 + 0.5), 1e-6);
+    CHECK_NEAR(uakd_net_param_find(net, "bn.running_mean")->data[0], 1.5, 1e-6);
+    CHECK_NEAR(uakd_net_param_find(net, "bn.running_var")->data[0], 0.5 + 0.5 * 14.0 / 3.0, 1e-6);
+    uakd_net_free(net);
+    CHECK_OK(uakd_net_new(1, &net));
+    x = uakd_net_input(net, "x", 2, 1, 1, 0);
+    CHECK(uakd_net_set_norm(net, x, 0.1f, 0.1f) < 0); /* not a norm layer */
+    CHECK_FAILS(uakd_net_build(net, 0), UAKD_EINVAL);
+    uakd_net_free(net);
+}
+
 int main(void) {
+    RUN(test_norm_settings);
     RUN(test_builder_errors);
     RUN(test_params_and_init);
     RUN(test_summary);

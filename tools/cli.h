@@ -30,5 +30,6 @@ int uakd_cli_parse_long(const char *cmd, const char *opt, const char *s, long lo
 int uakd_cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);
 
 int uakd_cmd_version(int argc, char **argv);
+int uakd_cmd_fit_demo(int argc, char **argv);
 
 #endif

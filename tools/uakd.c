@@ -7,6 +7,7 @@
 
 static const uakd_cli_command commands[] = {
     {"version", "print the version and build features", uakd_cmd_version},
+    {"fit-demo", "train a small keypoint network on generated images (engine demo)", uakd_cmd_fit_demo},
 };
 
 static void usage(FILE *f) {

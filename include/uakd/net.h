@@ -119,6 +119,9 @@ int uakd_net_cmul(uakd_net *net, const char *name, int x, int s);
 int uakd_net_sample(uakd_net *net, const char *name, int feat, int pts, int k);
 /* y = s x with one learnable scalar parameter named `name` (init 1). */
 int uakd_net_scale(uakd_net *net, const char *name, int in);
+/* Changes a batch/group norm's eps (default 1e-5) and, for batch norm, the running-average
+ * momentum (default 0.1; PyTorch convention: new = (1 - m) old + m batch). Returns norm or -1. */
+int uakd_net_set_norm(uakd_net *net, int norm, float eps, float momentum);
 /* Initialise this conv's weight from N(0, std^2) and its bias with the constant bias_value
  * (WDRNet head: std 0.01, classification bias -ln(99)). Takes effect in uakd_net_init. */
 int uakd_net_set_init_normal(uakd_net *net, int conv, float std, float bias_value);
