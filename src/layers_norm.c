@@ -19,11 +19,13 @@ void uakd_bn_forward_train(int n, int c, int hw, const float *x, const float *ga
         double s = 0, ss = 0;
         for (int i = 0; i < n; i++) {
             const float *xp = x + ((size_t)i * c + ch) * hw;
+            UAKD_SIMD_SUM(s)
             for (int j = 0; j < hw; j++) s += xp[j];
         }
         const double mean = s / m;
         for (int i = 0; i < n; i++) {
             const float *xp = x + ((size_t)i * c + ch) * hw;
+            UAKD_SIMD_SUM(ss)
             for (int j = 0; j < hw; j++) {
                 double d = xp[j] - mean;
                 ss += d * d;
@@ -34,6 +36,7 @@ void uakd_bn_forward_train(int n, int c, int hw, const float *x, const float *ga
         for (int i = 0; i < n; i++) {
             const float *xp = x + ((size_t)i * c + ch) * hw;
             float *yp = y + ((size_t)i * c + ch) * hw;
+            UAKD_SIMD
             for (int j = 0; j < hw; j++) yp[j] = a * xp[j] + b;
         }
         save_mean[ch] = (float)mean;
@@ -52,6 +55,7 @@ void uakd_bn_forward_infer(int n, int c, int hw, const float *x, const float *ga
         for (int i = 0; i < n; i++) {
             const float *xp = x + ((size_t)i * c + ch) * hw;
             float *yp = y + ((size_t)i * c + ch) * hw;
+            UAKD_SIMD
             for (int j = 0; j < hw; j++) yp[j] = a * xp[j] + b;
         }
     }
@@ -67,6 +71,7 @@ void uakd_bn_backward(int n, int c, int hw, int training, const float *x, const 
         double sdy = 0, sdyx = 0;
         for (int i = 0; i < n; i++) {
             const float *xp = x + ((size_t)i * c + ch) * hw, *dyp = dy + ((size_t)i * c + ch) * hw;
+            UAKD_SIMD_SUM(sdy, sdyx)
             for (int j = 0; j < hw; j++) {
                 sdy += dyp[j];
                 sdyx += dyp[j] * ((xp[j] - mu) * is);
@@ -81,6 +86,7 @@ void uakd_bn_backward(int n, int c, int hw, int training, const float *x, const 
         for (int i = 0; i < n; i++) {
             const float *xp = x + ((size_t)i * c + ch) * hw, *dyp = dy + ((size_t)i * c + ch) * hw;
             float *dxp = dx + ((size_t)i * c + ch) * hw;
+            UAKD_SIMD
             for (int j = 0; j < hw; j++) dxp[j] = gf * dyp[j] + k1f * xp[j] + k0f;
         }
     }
