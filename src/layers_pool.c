@@ -15,9 +15,33 @@
 int uakd_pool_out_h(const uakd_pool_desc *d) { return (d->h + 2 * d->pad - d->k) / d->stride + 1; }
 int uakd_pool_out_w(const uakd_pool_desc *d) { return (d->w + 2 * d->pad - d->k) / d->stride + 1; }
 
+/* The common 2x2 stride-2 unpadded window without bounds checks (same tie rule). */
+static void maxpool2(const float *xp, int w, int ho, int wo, float *yp, int32_t *ap) {
+    for (int i = 0; i < ho; i++) {
+        const float *r0 = xp + (size_t)(2 * i) * w, *r1 = r0 + w;
+        for (int j = 0; j < wo; j++) {
+            const int32_t base = 2 * i * w + 2 * j;
+            float best = r0[2 * j];
+            int32_t arg = base;
+            if (r0[2 * j + 1] > best) best = r0[2 * j + 1], arg = base + 1;
+            if (r1[2 * j] > best) best = r1[2 * j], arg = base + w;
+            if (r1[2 * j + 1] > best) best = r1[2 * j + 1], arg = base + w + 1;
+            yp[i * wo + j] = best;
+            if (ap) ap[i * wo + j] = arg;
+        }
+    }
+}
+
 /* x: (N, C, H, W) -> y, argmax: (N, C, HO, WO) */
 void uakd_maxpool_forward(const uakd_pool_desc *d, const float *x, float *y, int32_t *argmax) {
     const int ho = uakd_pool_out_h(d), wo = uakd_pool_out_w(d);
+    if (d->k == 2 && d->stride == 2 && d->pad == 0) {
+        UAKD_PARALLEL_FOR
+        for (int pl = 0; pl < d->n * d->c; pl++)
+            maxpool2(x + (size_t)pl * d->h * d->w, d->w, ho, wo, y + (size_t)pl * ho * wo,
+                     argmax ? argmax + (size_t)pl * ho * wo : NULL);
+        return;
+    }
     UAKD_PARALLEL_FOR
     for (int pl = 0; pl < d->n * d->c; pl++) {
         const float *xp = x + (size_t)pl * d->h * d->w;

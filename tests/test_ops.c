@@ -287,6 +287,12 @@ static void test_maxpool_ties(void) {
     CHECK(dx[0] == 1 && dx[1] == 0 && dx[4] == 0 && dx[5] == 0);
     CHECK(dx[3] == 2 && dx[6] == 0 && dx[7] == 0);
     CHECK(dx[8] == 3 && dx[13] == 0 && dx[10] == 4 && dx[11] == 0);
+    /* padded 3x3/s2 on a constant map: each window's first in-image cell wins */
+    const float ones[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    uakd_pool_desc d3 = {1, 1, 4, 4, 3, 2, 1};
+    uakd_maxpool_forward(&d3, ones, y, arg);
+    CHECK(arg[0] == 0 && arg[1] == 1 && arg[2] == 4 && arg[3] == 5);
+    CHECK(y[0] == 1 && y[3] == 1);
 }
 
 /* Bilinear sampling by hand on a 2x3 map f = [[1,2,3],[4,5,6]]. */
