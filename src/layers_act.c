@@ -67,7 +67,7 @@ static void bwd_block(uakd_act kind, float slope, int n, const float *restrict x
 
 void uakd_act_forward(uakd_act kind, float slope, int64_t count, const float *x, float *y) {
     const int64_t blocks = (count + UAKD_BLOCK - 1) / UAKD_BLOCK;
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR(count)
     for (int64_t b = 0; b < blocks; b++) {
         const int64_t at = b * UAKD_BLOCK;
         const int n = (int)(count - at < UAKD_BLOCK ? count - at : UAKD_BLOCK);
@@ -78,7 +78,7 @@ void uakd_act_forward(uakd_act kind, float slope, int64_t count, const float *x,
 void uakd_act_backward(uakd_act kind, float slope, int64_t count, const float *x, const float *y, const float *dy,
                        float *dx) {
     const int64_t blocks = (count + UAKD_BLOCK - 1) / UAKD_BLOCK;
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR(count)
     for (int64_t b = 0; b < blocks; b++) {
         const int64_t at = b * UAKD_BLOCK;
         const int n = (int)(count - at < UAKD_BLOCK ? count - at : UAKD_BLOCK);

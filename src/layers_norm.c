@@ -14,7 +14,7 @@ void uakd_bn_forward_train(int n, int c, int hw, const float *x, const float *ga
                            float momentum, float *running_mean, float *running_var, float *y, float *save_mean,
                            float *save_invstd) {
     const double m = (double)n * hw;
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int ch = 0; ch < c; ch++) {
         double s = 0, ss = 0;
         for (int i = 0; i < n; i++) {
@@ -48,7 +48,7 @@ void uakd_bn_forward_train(int n, int c, int hw, const float *x, const float *ga
 
 void uakd_bn_forward_infer(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
                            const float *running_mean, const float *running_var, float eps, float *y) {
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int ch = 0; ch < c; ch++) {
         const double invstd = 1.0 / sqrt((double)running_var[ch] + eps);
         const float a = (float)(gamma[ch] * invstd), b = (float)(beta[ch] - running_mean[ch] * gamma[ch] * invstd);
@@ -65,7 +65,7 @@ void uakd_bn_forward_infer(int n, int c, int hw, const float *x, const float *ga
 void uakd_bn_backward(int n, int c, int hw, int training, const float *x, const float *gamma, const float *mean,
                       const float *invstd, const float *dy, float *dx, float *dgamma, float *dbeta) {
     const double m = (double)n * hw;
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int ch = 0; ch < c; ch++) {
         const double mu = mean[ch], is = invstd[ch];
         double sdy = 0, sdyx = 0;
@@ -97,7 +97,7 @@ void uakd_gn_forward(int n, int c, int hw, int groups, const float *x, const flo
                      float eps, float *y, float *save_mean, float *save_invstd) {
     const int cg = c / groups;
     const size_t len = (size_t)cg * hw;
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int ng = 0; ng < n * groups; ng++) {
         const float *xp = x + (size_t)ng * len;
         float *yp = y + (size_t)ng * len;
@@ -122,7 +122,7 @@ void uakd_gn_backward(int n, int c, int hw, int groups, const float *x, const fl
                       const float *invstd, const float *dy, float *dx, float *dgamma, float *dbeta) {
     const int cg = c / groups;
     const size_t len = (size_t)cg * hw;
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int ng = 0; ng < n * groups; ng++) {
         const float *xp = x + (size_t)ng * len, *dyp = dy + (size_t)ng * len;
         float *dxp = dx + (size_t)ng * len;
@@ -146,7 +146,7 @@ void uakd_gn_backward(int n, int c, int hw, int groups, const float *x, const fl
             }
         }
     }
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int ch = 0; ch < c; ch++) {
         double sdy = 0, sdyx = 0;
         for (int i = 0; i < n; i++) {

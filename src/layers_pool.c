@@ -36,13 +36,13 @@ static void maxpool2(const float *xp, int w, int ho, int wo, float *yp, int32_t 
 void uakd_maxpool_forward(const uakd_pool_desc *d, const float *x, float *y, int32_t *argmax) {
     const int ho = uakd_pool_out_h(d), wo = uakd_pool_out_w(d);
     if (d->k == 2 && d->stride == 2 && d->pad == 0) {
-        UAKD_PARALLEL_FOR
+        UAKD_PARALLEL_FOR((int64_t)d->n * d->c * d->h * d->w)
         for (int pl = 0; pl < d->n * d->c; pl++)
             maxpool2(x + (size_t)pl * d->h * d->w, d->w, ho, wo, y + (size_t)pl * ho * wo,
                      argmax ? argmax + (size_t)pl * ho * wo : NULL);
         return;
     }
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)d->n * d->c * d->h * d->w)
     for (int pl = 0; pl < d->n * d->c; pl++) {
         const float *xp = x + (size_t)pl * d->h * d->w;
         float *yp = y + (size_t)pl * ho * wo;
@@ -70,7 +70,7 @@ void uakd_maxpool_forward(const uakd_pool_desc *d, const float *x, float *y, int
 /* dy: (N, C, HO, WO) -> dx: (N, C, H, W), assigned. */
 void uakd_maxpool_backward(const uakd_pool_desc *d, const int32_t *argmax, const float *dy, float *dx) {
     const int ho = uakd_pool_out_h(d), wo = uakd_pool_out_w(d);
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)d->n * d->c * d->h * d->w)
     for (int pl = 0; pl < d->n * d->c; pl++) {
         float *dxp = dx + (size_t)pl * d->h * d->w;
         const float *dyp = dy + (size_t)pl * ho * wo;
@@ -82,7 +82,7 @@ void uakd_maxpool_backward(const uakd_pool_desc *d, const int32_t *argmax, const
 
 /* x: (N, C, H, W) -> y: (N, C, 2H, 2W) */
 void uakd_upsample2_forward(int n, int c, int h, int w, const float *x, float *y) {
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * h * w * 4)
     for (int pl = 0; pl < n * c; pl++) {
         const float *xp = x + (size_t)pl * h * w;
         float *yp = y + (size_t)pl * 4 * h * w;
@@ -96,7 +96,7 @@ void uakd_upsample2_forward(int n, int c, int h, int w, const float *x, float *y
 
 /* dy: (N, C, 2H, 2W) -> dx: (N, C, H, W) */
 void uakd_upsample2_backward(int n, int c, int h, int w, const float *dy, float *dx) {
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * h * w * 4)
     for (int pl = 0; pl < n * c; pl++) {
         const float *dyp = dy + (size_t)pl * 4 * h * w;
         float *dxp = dx + (size_t)pl * h * w;
@@ -109,7 +109,7 @@ void uakd_upsample2_backward(int n, int c, int h, int w, const float *dy, float 
 
 /* x: (N, C, HW) -> y: (N, C) */
 void uakd_gap_forward(int n, int c, int hw, const float *x, float *y) {
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int pl = 0; pl < n * c; pl++) {
         const float *xp = x + (size_t)pl * hw;
         double s = 0;
@@ -119,7 +119,7 @@ void uakd_gap_forward(int n, int c, int hw, const float *x, float *y) {
 }
 
 void uakd_gap_backward(int n, int c, int hw, const float *dy, float *dx) {
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int pl = 0; pl < n * c; pl++) {
         const float g = dy[pl] / (float)hw;
         for (int j = 0; j < hw; j++) dx[(size_t)pl * hw + j] = g;
@@ -128,13 +128,13 @@ void uakd_gap_backward(int n, int c, int hw, const float *dy, float *dx) {
 
 /* x, y: (N, C, HW), s: (N, C) */
 void uakd_cmul_forward(int n, int c, int hw, const float *x, const float *s, float *y) {
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int pl = 0; pl < n * c; pl++)
         for (int j = 0; j < hw; j++) y[(size_t)pl * hw + j] = x[(size_t)pl * hw + j] * s[pl];
 }
 
 void uakd_cmul_backward(int n, int c, int hw, const float *x, const float *s, const float *dy, float *dx, float *ds) {
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int pl = 0; pl < n * c; pl++) {
         double acc = 0;
         for (int j = 0; j < hw; j++) {

@@ -36,7 +36,7 @@ static inline float at(const float *plane, int off) { return off >= 0 ? plane[of
 
 /* feat: (N, C, H, W), pts: (N, K, 2) -> out: (N, C, K) */
 void uakd_sample_forward(int n, int c, int h, int w, int k, const float *feat, const float *pts, float *out) {
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR((int64_t)n * c * k * 8)
     for (int pl = 0; pl < n * c; pl++) {
         const int i = pl / c;
         const float *fp = feat + (size_t)pl * h * w;
@@ -53,7 +53,7 @@ void uakd_sample_forward(int n, int c, int h, int w, int k, const float *feat, c
 void uakd_sample_backward(int n, int c, int h, int w, int k, const float *feat, const float *pts, const float *dout,
                           float *dfeat, float *dpts) {
     if (dfeat) {
-        UAKD_PARALLEL_FOR
+        UAKD_PARALLEL_FOR((int64_t)n * c * k * 8)
         for (int pl = 0; pl < n * c; pl++) {
             const int i = pl / c;
             float *dp = dfeat + (size_t)pl * h * w;
@@ -68,7 +68,7 @@ void uakd_sample_backward(int n, int c, int h, int w, int k, const float *feat, 
         }
     }
     if (dpts) {
-        UAKD_PARALLEL_FOR
+        UAKD_PARALLEL_FOR((int64_t)n * c * k * 8)
         for (int np = 0; np < n * k; np++) {
             const int i = np / k, p = np % k;
             const float *pt = pts + (size_t)np * 2;

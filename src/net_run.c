@@ -22,7 +22,7 @@ static uakd_conv2d_desc conv_desc(const uakd_net *net, const net_layer *l, int n
 
 static void add_into(float *dst, const float *src, size_t count) {
     const int64_t m = (int64_t)count;
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR(m)
     for (int64_t i = 0; i < m; i++) dst[i] += src[i];
 }
 
@@ -67,7 +67,7 @@ static uakd_status forward_layer(uakd_net *net, net_layer *l, int n, int trainin
     case UAKD_LAYER_ADD: {
         const float *b = out_of(net, l->in[1]);
         const int64_t m = (int64_t)cnt;
-        UAKD_PARALLEL_FOR
+        UAKD_PARALLEL_FOR(m)
         for (int64_t i = 0; i < m; i++) y[i] = x[i] + b[i];
         break;
     }
@@ -89,7 +89,7 @@ static uakd_status forward_layer(uakd_net *net, net_layer *l, int n, int trainin
     case UAKD_LAYER_SCALE: {
         const float s = pdata(net, l, 0)[0];
         const int64_t m = (int64_t)cnt;
-        UAKD_PARALLEL_FOR
+        UAKD_PARALLEL_FOR(m)
         for (int64_t i = 0; i < m; i++) y[i] = s * x[i];
         break;
     }

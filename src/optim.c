@@ -66,7 +66,7 @@ static void adamw(const uakd_optim_config *c, int64_t cnt, float *p, const float
                   double wd, int64_t t) {
     const double bc1 = 1 - pow(c->beta1, (double)t), bc2 = 1 - pow(c->beta2, (double)t);
     const double step = lr / bc1, sbc2 = sqrt(bc2), b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR(cnt)
     for (int64_t i = 0; i < cnt; i++) {
         double pi = p[i] * (1 - lr * wd);
         const double mi = b1 * m[i] + (1 - b1) * g[i], vi = b2 * v[i] + (1 - b2) * (double)g[i] * g[i];
@@ -78,7 +78,7 @@ static void adamw(const uakd_optim_config *c, int64_t cnt, float *p, const float
 static void sgd(const uakd_optim_config *c, int64_t cnt, float *p, const float *g, float *buf, double lr, double wd,
                 int64_t t) {
     const double mu = c->momentum;
-    UAKD_PARALLEL_FOR
+    UAKD_PARALLEL_FOR(cnt)
     for (int64_t i = 0; i < cnt; i++) {
         double gi = g[i] + wd * p[i];
         if (mu > 0) {

@@ -352,32 +352,32 @@ static void test_thread_invariance(void) {
         uakd_set_num_threads(t + 1);
         uakd_net *net = NULL;
         CHECK_OK(uakd_net_new(3, &net));
-        int x = uakd_net_input(net, "x", 8, 20, 20, 1), p = uakd_net_input(net, "pts", 1, 7, 2, 1);
+        int x = uakd_net_input(net, "x", 8, 48, 48, 1), p = uakd_net_input(net, "pts", 1, 200, 2, 1);
         int a = uakd_net_act(net, "a", uakd_net_batchnorm(net, "bn", x), UAKD_ACT_LEAKY, 0.1f);
         int g = uakd_net_act(net, "g", uakd_net_groupnorm(net, "gn", a, 4), UAKD_ACT_SILU, 0);
         int m = uakd_net_maxpool(net, "m", g, 3, 2, 1);
         int u = uakd_net_add(net, "u", uakd_net_upsample2(net, "up", m), a);
         int s = uakd_net_act(net, "s", uakd_net_gap(net, "gap", u), UAKD_ACT_SIGMOID, 0);
-        int out = uakd_net_sample(net, "sample", uakd_net_cmul(net, "cm", u, s), p, 7);
+        int out = uakd_net_sample(net, "sample", uakd_net_cmul(net, "cm", u, s), p, 200);
         CHECK_OK(uakd_net_build(net, 1));
         if (out < 0 || !uakd_net_out(net, 0)) {
             uakd_net_free(net);
             break;
         }
-        fill(net, 3, 5, 20.0f);
+        fill(net, 3, 5, 48.0f);
         CHECK_OK(uakd_net_forward(net, 3, 1));
         uakd_net_zero_grad(net);
-        for (int i = 0; i < 3 * 8 * 7; i++) uakd_net_grad(net, out)[i] = uakd_net_out(net, out)[i];
+        for (int i = 0; i < 3 * 8 * 200; i++) uakd_net_grad(net, out)[i] = uakd_net_out(net, out)[i];
         CHECK_OK(uakd_net_backward(net, 1, &out));
         uakd_net_grads(net, &np);
-        nx = 3 * 8 * 20 * 20;
-        res[t] = malloc(sizeof(float) * ((size_t)np + nx + 42));
+        nx = 3 * 8 * 48 * 48;
+        res[t] = malloc(sizeof(float) * ((size_t)np + nx + 1200));
         memcpy(res[t], uakd_net_grads(net, NULL), sizeof(float) * np);
         memcpy(res[t] + np, uakd_net_grad(net, x), sizeof(float) * nx);
         memcpy(res[t] + np + nx, uakd_net_grad(net, p), sizeof(float) * 42);
         uakd_net_free(net);
     }
-    CHECK(res[0] && res[1] && !memcmp(res[0], res[1], sizeof(float) * ((size_t)np + nx + 42)));
+    CHECK(res[0] && res[1] && !memcmp(res[0], res[1], sizeof(float) * ((size_t)np + nx + 1200)));
     free(res[0]), free(res[1]);
     uakd_set_num_threads(0);
 }
