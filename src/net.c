@@ -300,6 +300,54 @@ static float *alloc_floats(size_t n) {
     return p;
 }
 
+int uakd_net_keep(uakd_net *net, int id) {
+    if (net->error) return -1;
+    if (id < 0 || id >= net->n_layers) return fail(net, UAKD_EINVAL, "keep: %d is not a layer id", id);
+    if (net->built) return fail(net, UAKD_EINVAL, "keep: call before uakd_net_build");
+    net->layers[id].keep = 1;
+    return id;
+}
+
+/* Inference builds: a layer's output buffer is returned to a free list after its last consumer
+ * ran, unless it is an input, has no consumer or is kept; each new output takes the smallest
+ * free buffer that fits (else new space at *a). Offsets are planned once, here. */
+static uakd_status plan_shared_outputs(uakd_net *net, size_t *a) {
+    const int n = net->n_layers;
+    int *last = malloc(sizeof(int) * n), *free_id = malloc(sizeof(int) * n);
+    size_t *bsize = malloc(sizeof(size_t) * n);
+    if (!last || !free_id || !bsize) {
+        free(last), free(free_id), free(bsize);
+        return UAKD_ENOMEM;
+    }
+    for (int i = 0; i < n; i++) last[i] = -1;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < net->layers[i].n_in; j++) last[net->layers[i].in[j]] = i;
+    for (int i = 0; i < n; i++)
+        if (last[i] < 0 || net->layers[i].keep || net->layers[i].kind == UAKD_LAYER_INPUT) last[i] = n;
+    int n_free = 0; /* free buffers, named by the layer that owned them */
+    for (int i = 0; i < n; i++) {
+        net_layer *l = &net->layers[i];
+        const size_t sz = round16((size_t)net->max_batch * l->c * l->h * l->w);
+        int best = -1;
+        for (int k = 0; k < n_free; k++)
+            if (bsize[free_id[k]] >= sz && (best < 0 || bsize[free_id[k]] < bsize[free_id[best]])) best = k;
+        if (best >= 0) {
+            l->out = net->layers[free_id[best]].out, bsize[i] = bsize[free_id[best]];
+            free_id[best] = free_id[--n_free];
+        } else {
+            l->out = *a, bsize[i] = sz, *a += sz;
+        }
+        for (int j = 0; j < l->n_in; j++) {
+            const int src = l->in[j];
+            if (last[src] != i) continue;
+            last[src] = n + 1; /* released (an input listed twice is released once) */
+            free_id[n_free++] = src;
+        }
+    }
+    free(last), free(free_id), free(bsize);
+    return UAKD_OK;
+}
+
 uakd_status uakd_net_build(uakd_net *net, int training) {
     if (net->error) return uakd_fail(net->error, "%s", net->error_msg);
     if (net->built) return uakd_fail(UAKD_EINVAL, "uakd_net_build: network already built");
@@ -318,8 +366,8 @@ uakd_status uakd_net_build(uakd_net *net, int training) {
         net_layer *l = &net->layers[i];
         const size_t sz = round16(nb * l->c * l->h * l->w);
         if (sz > biggest) biggest = sz;
-        l->out = a, a += sz;
-        l->grad = l->save0 = l->save1 = SIZE_MAX;
+        l->out = l->grad = l->save0 = l->save1 = SIZE_MAX;
+        if (training) l->out = a, a += sz;
         if (training) l->grad = a, a += sz;
         if (l->kind == UAKD_LAYER_BATCHNORM) l->save0 = a, a += round16(l->c), l->save1 = a, a += round16(l->c);
         if (l->kind == UAKD_LAYER_GROUPNORM)
@@ -331,6 +379,8 @@ uakd_status uakd_net_build(uakd_net *net, int training) {
             for (int j = 0; j < l->n_in; j++) l->requires_grad |= net->layers[l->in[j]].requires_grad;
         }
     }
+    if (!training && plan_shared_outputs(net, &a) != UAKD_OK)
+        return uakd_fail(UAKD_ENOMEM, "uakd_net_build: out of memory while planning buffers");
     for (int s = 0; s < 2; s++) net->scratch[s] = a, a += training ? biggest : 0;
     net->arena_floats = a;
     net->param_mem = alloc_floats((size_t)net->n_floats);

@@ -19,6 +19,7 @@ typedef struct net_layer {
     int init_normal;
     float init_std, init_bias;
     int requires_grad; /* inputs: caller wants the gradient; others: computed at build */
+    int keep;          /* inference builds: output stays readable after forward */
     /* parameters: table entries [p0, p0 + np) */
     int p0, np;
     /* arena offsets in floats; SIZE_MAX when absent */

@@ -43,6 +43,7 @@ static uakd_net *small_net(int max_batch, int training, int *out) {
     int x = uakd_net_input(net, "x", 3, 6, 6, 0);
     x = uakd_net_conv(net, "features.conv", x, 64, 3, 1, 1, 1, 1);
     x = uakd_net_batchnorm(net, "features.bn", x);
+    if (!training) uakd_net_keep(net, x); /* a feature tap */
     x = uakd_net_act(net, NULL, x, UAKD_ACT_LEAKY, 0.1f);
     *out = uakd_net_conv(net, "head.cls", x, 100, 3, 1, 1, 1, 1);
     uakd_net_set_init_normal(net, *out, 0.01f, -logf(99.0f));
@@ -112,6 +113,11 @@ static void test_inference_and_partial_batch(void) {
     double e = 0;
     for (int i = 0; i < 3600; i++) e = fmax(e, fabs(uakd_net_out(a, out)[i] - uakd_net_out(b, out2)[i]));
     CHECK(e < 1e-6);
+    /* the kept tap (batch norm, id 2) survives; the conv output's buffer was reused by the act */
+    e = 0;
+    for (int i = 0; i < 64 * 36; i++) e = fmax(e, fabs(uakd_net_out(a, 2)[i] - uakd_net_out(b, 2)[i]));
+    CHECK(e < 1e-6);
+    CHECK(uakd_net_out(b, 1) == uakd_net_out(b, 3) && uakd_net_out(a, 1) != uakd_net_out(a, 3));
     CHECK_FAILS(uakd_net_forward(b, 1, 1), UAKD_EINVAL);
     CHECK_FAILS(uakd_net_backward(b, 1, &out2), UAKD_EINVAL);
     CHECK_FAILS(uakd_net_forward(b, 4, 0), UAKD_EINVAL);

@@ -126,7 +126,13 @@ int uakd_net_set_norm(uakd_net *net, int norm, float eps, float momentum);
  * (WDRNet head: std 0.01, classification bias -ln(99)). Takes effect in uakd_net_init. */
 int uakd_net_set_init_normal(uakd_net *net, int conv, float std, float bias_value);
 
-/* Lays out memory. training = 0 builds inference-only (no gradients, no backward).
+/* Inference builds share output buffers between layers whose lifetimes do not overlap: after a
+ * forward only inputs, layers nothing reads and layers marked here hold their values (mark
+ * feature taps read by a caller). Training builds keep every output. Returns id or -1. */
+int uakd_net_keep(uakd_net *net, int id);
+
+/* Lays out memory. training = 0 builds inference-only (no gradients, no backward, shared
+ * activation buffers, see uakd_net_keep).
  * Returns the first builder error, if any. Parameters are zero until uakd_net_init or a load. */
 uakd_status uakd_net_build(uakd_net *net, int training);
 /* Initialises every parameter (see the builders) drawing from rng in parameter-table order. */
