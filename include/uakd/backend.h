@@ -23,4 +23,9 @@ const char *uakd_backend_name(uakd_backend b);
 void uakd_set_num_threads(int n);
 int uakd_get_num_threads(void);
 
+/* Frees what the fast backend caches (oneDNN primitives per shape, scratch buffers, engine); they
+ * are recreated on the next call. Also runs at exit. Not to be called while another thread runs a
+ * convolution. */
+void uakd_backend_release(void);
+
 #endif
