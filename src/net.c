@@ -11,7 +11,8 @@
 #include "uakd/conv.h"
 
 static const char *kind_names[] = {"input", "conv",   "batchnorm", "groupnorm", "act",    "maxpool", "upsample2",
-                                   "add",   "concat", "gap",       "cmul",      "sample", "scale"};
+                                   "add",   "concat", "gap",       "cmul",      "sample", "scale",
+                                   "fuse"};
 
 uakd_status uakd_net_new(int max_batch, uakd_net **out) {
     *out = NULL;
@@ -286,6 +287,22 @@ int uakd_net_scale(uakd_net *net, const char *name, int in) {
     if (!l) return -1;
     int one = 1;
     add_param(net, l, NULL, 1, &one, UAKD_PARAM_NO_DECAY);
+    return net->error ? -1 : id_of(net, l);
+}
+
+int uakd_net_fuse(uakd_net *net, const char *name, int n, const int *ids) {
+    if (net->error || need_name(net, name, "fuse")) return -1;
+    if (n < 2 || n > UAKD_FUSE_MAX) return fail(net, UAKD_EINVAL, "fuse '%s': %d inputs, need 2..%d", name, n, UAKD_FUSE_MAX);
+    net_layer *l = same_shape(net, UAKD_LAYER_FUSE, name, n, ids);
+    if (!l) return -1;
+    for (int i = 1; i < n; i++) {
+        const net_layer *y = &net->layers[ids[i]];
+        if (y->c != l->c || y->h != l->h || y->w != l->w)
+            return fail(net, UAKD_EINVAL, "fuse '%s': input %d is %dx%dx%d, the first is %dx%dx%d", name, i, y->c, y->h,
+                        y->w, l->c, l->h, l->w);
+    }
+    l->eps = 1e-4f;
+    add_param(net, l, NULL, 1, &n, UAKD_PARAM_NO_DECAY);
     return net->error ? -1 : id_of(net, l);
 }
 

@@ -1,6 +1,6 @@
 /* The op-test harness: every layer op (conv through its backend dispatch, batch norm in both
  * modes, group norm, the four activations, max-pool, upsample, add, concat, GAP, channel
- * multiply, point sampling, scale) over several shapes, each wrapped in a one-op network.
+ * multiply, point sampling, scale, fast normalised fusion) over several shapes, each wrapped in a one-op network.
  *
  * For every case and on both backends (REF, FAST):
  *   1. gradient check: L = sum(y * r) for a random projection r; the analytic dL/dv from
@@ -202,6 +202,11 @@ static int b_sample(uakd_net *net, const int *d) {
     return uakd_net_sample(net, "sample", x, p, d[3]);
 }
 static int b_scale(uakd_net *net, const int *d) { return uakd_net_scale(net, "scale", in_x(net, d)); }
+/* d[3] inputs of the same shape, fused with normalised ReLU weights */
+static int b_fuse(uakd_net *net, const int *d) {
+    int ids[3] = {in_x(net, d), uakd_net_input(net, "y", d[0], d[1], d[2], 1), uakd_net_input(net, "z", d[0], d[1], d[2], 1)};
+    return uakd_net_fuse(net, "fuse", d[3], ids);
+}
 
 static void test_conv_cases(void) {
     /* c, h, w, c_out, k, stride, pad, groups, bias */
@@ -244,6 +249,8 @@ static void test_join_cases(void) {
     harness("squeeze-excite", b_se, se, 2, 1e-2);
     static const int sc[3] = {3, 2, 2};
     harness("scale", b_scale, sc, 2, 1e-2);
+    static const int fu[][4] = {{3, 2, 2, 2}, {2, 3, 4, 3}};
+    for (int i = 0; i < 2; i++) harness("fuse", b_fuse, fu[i], 2, 1e-2);
 }
 
 static void test_sample_cases(void) {

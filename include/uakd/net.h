@@ -14,7 +14,8 @@
  *
  * Parameters are named like PyTorch state_dict keys: a layer named P owns P.weight, P.bias
  * (conv: weight (O, I/groups, K, K), bias (O) when asked; batch/group norm: weight, bias (C), and
- * batch norm's running_mean, running_var (C) buffers); a scale layer named P owns the scalar P.
+ * batch norm's running_mean, running_var (C) buffers); a scale layer named P owns the scalar P;
+ * a fuse layer named P owns the vector P (one weight per input).
  *
  * Memory (sizes from a table computed at build): one allocation for parameters (and BN buffers),
  * one for their gradients (same layout), one activation arena holding every layer's output, its
@@ -58,6 +59,7 @@ typedef enum uakd_layer_kind {
     UAKD_LAYER_CMUL,
     UAKD_LAYER_SAMPLE,
     UAKD_LAYER_SCALE,
+    UAKD_LAYER_FUSE,
 } uakd_layer_kind;
 
 /* Parameter flags. */
@@ -119,6 +121,10 @@ int uakd_net_cmul(uakd_net *net, const char *name, int x, int s);
 int uakd_net_sample(uakd_net *net, const char *name, int feat, int pts, int k);
 /* y = s x with one learnable scalar parameter named `name` (init 1). */
 int uakd_net_scale(uakd_net *net, const char *name, int in);
+/* Fast normalised fusion of n (2..UAKD_FUSE_MAX) same-shaped layers (EfficientDet BiFPN):
+ * y = sum_i relu(w_i) x_i / (1e-4 + sum_j relu(w_j)), w a learnable vector named `name`
+ * of n values (init 1), see uakd_fuse_forward. */
+int uakd_net_fuse(uakd_net *net, const char *name, int n, const int *ids);
 /* Changes a batch/group norm's eps (default 1e-5) and, for batch norm, the running-average
  * momentum (default 0.1; PyTorch convention: new = (1 - m) old + m batch). Returns norm or -1. */
 int uakd_net_set_norm(uakd_net *net, int norm, float eps, float momentum);
