@@ -239,28 +239,54 @@ def make_divisible(v):
     return r + 8 if r < 0.9 * v else r
 
 
+PHI = {0: (1.0, 1.0, 64, 3, 3), 3: (1.2, 1.4, 160, 6, 4), 6: (1.8, 2.6, 384, 8, 5)}
+STAGES = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3), (6, 5, 2, 192, 4),
+          (6, 3, 1, 320, 1)]
+
+
+class SPNv2(nn.Module):
+    """Backbone + BiFPN + heatmap head of phi (batch norm throughout; group norm has the same
+    parameter count). forward(image) -> raw heatmaps (N, 11, H/4, W/4)."""
+
+    def __init__(self, phi):
+        super().__init__()
+        wm, dm, width, layers, depth = PHI[phi]
+        c = make_divisible(32 * wm)
+        mods = [nn.Sequential(nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.SiLU())]
+        self.chans = []
+        for e, k, s, co, n in STAGES:
+            co = make_divisible(co * wm)
+            blocks = []
+            for i in range(int(math.ceil(n * dm))):
+                blocks.append(MBConv(c, e, k, s if i == 0 else 1, co, 1e-5, 0.1))
+                c = co
+            mods.append(nn.Sequential(*blocks))
+            self.chans.append(co)
+        self.efficientnet = nn.Sequential(*mods)
+        taps = [self.chans[1], self.chans[2], self.chans[4], self.chans[6]]
+        self.bifpn = nn.Sequential(*[BiFPNLayer(taps, width, i == 0, 1e-4, 0.01) for i in range(layers)])
+        self.heatmap = Head(width, depth, 11, 0, 1e-4, 0.003)
+
+    def forward(self, x):
+        feats = []
+        for i, m in enumerate(self.efficientnet):
+            x = m(x)
+            if i in (2, 3, 5, 7):
+                feats.append(x)
+        return self.heatmap(self.bifpn(feats)[0])
+
+
 def counts():
     """Trainable parameter counts of the full-size models from these PyTorch modules: backbone
     (stem + 7 stages; torchvision's efficientnet_b0/b3/b6 totals 5,288,548 / 12,233,232 /
-    43,040,704 minus classifier and 1x1 head conv + norm), BiFPN, head; the P2..P5 channels."""
-    stages = [(1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
-              (6, 5, 2, 192, 4), (6, 3, 1, 320, 1)]
+    43,040,704 minus classifier and 1x1 head conv + norm), BiFPN, head; the P1..P5 channels."""
     res = {}
-    for phi, wm, dm, width, layers, depth in [(0, 1.0, 1.0, 64, 3, 3), (3, 1.2, 1.4, 160, 6, 4), (6, 1.8, 2.6, 384, 8, 5)]:
-        c = make_divisible(32 * wm)
-        mods = [nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c)]
-        chans = []
-        for e, k, s, co, n in stages:
-            co = make_divisible(co * wm)
-            for i in range(int(math.ceil(n * dm))):
-                mods.append(MBConv(c, e, k, s if i == 0 else 1, co, 1e-5, 0.1))
-                c = co
-            chans.append(co)
-        nparam = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-        taps = [chans[1], chans[2], chans[4], chans[6]]
-        fpn = nn.ModuleList([BiFPNLayer(taps, width, i == 0, 1e-4, 0.01) for i in range(layers)])
-        res["phi%d" % phi] = {"backbone": sum(nparam(m) for m in mods), "bifpn": nparam(fpn),
-                              "head": nparam(Head(width, depth, 11, 0, 1e-4, 0.01)), "channels": [chans[0]] + taps}
+    nparam = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    for phi in PHI:
+        m = SPNv2(phi)
+        ch = m.chans
+        res["phi%d" % phi] = {"backbone": nparam(m.efficientnet), "bifpn": nparam(m.bifpn), "head": nparam(m.heatmap),
+                              "channels": [ch[0], ch[1], ch[2], ch[4], ch[6]]}
     with open(os.path.join(OUT, "counts.json"), "w") as f:
         json.dump(res, f, indent=1)
     print(res)
