@@ -5,9 +5,9 @@
  * B0 stages (expand, k, stride, c_out, repeats) (1,3,1,16,1) (6,3,2,24,2) (6,5,2,40,2)
  * (6,3,2,80,3) (6,5,1,112,3) (6,5,2,192,4) (6,3,1,320,1), stem 3x3/s2 32; channels
  * make_divisible(c * width, 8) (round to the nearest multiple of 8, at least 8, and up by 8 when
- * rounding lost more than 10%), repeats ceil(r * depth). Padding k/2 for every conv (torchvision's
- * convention; for stride 2 on even sizes it equals TF "same" up to which border gets the extra
- * row). MBConv: [1x1 expand + norm + SiLU] (expand != 1), depthwise k x k (stride) + norm + SiLU,
+ * rounding lost more than 10%), repeats ceil(r * depth). Padding k/2 on every side for every conv
+ * (torchvision's convention, which SPNv2 uses; on even sizes stride 2 gives the same output size as
+ * TF "same" padding, whose windows sit one pixel lower/right because TF pads bottom/right only). MBConv: [1x1 expand + norm + SiLU] (expand != 1), depthwise k x k (stride) + norm + SiLU,
  * SE (GAP -> 1x1 conv to max(1, c_in/4) + SiLU -> 1x1 conv + sigmoid -> channel multiply),
  * 1x1 project + norm, residual add when stride 1 and c_in == c_out. No drop-connect (the engine
  * runs the deterministic eval-mode identity; not implemented). Taps after stages 2, 3, 5, 7 give
