@@ -16,6 +16,7 @@ params, then per output "out:"; the projection r_i = sin(0.7 i + 0.3 s) of outpu
 number of tensors written before out:o (so the C side recomputes it from the file's order),
 grad:<param> (d sum_o sum(out_o * r_o) / d param) and after:<buffer> (BN running stats after the
 forward). Single thread, seed 2024.
+full.safetensors: the whole network at a reduced size in eval mode (see full_model).
 counts.json: parameter counts (backbone, BiFPN, head) and P1..P5 channels of the full-size
 phi 0, 3, 6 models built from these modules.
 
@@ -248,9 +249,10 @@ class SPNv2(nn.Module):
     """Backbone + BiFPN + heatmap head of phi (batch norm throughout; group norm has the same
     parameter count). forward(image) -> raw heatmaps (N, 11, H/4, W/4)."""
 
-    def __init__(self, phi):
+    def __init__(self, phi, reduced=None):
+        """reduced: (width_mult, depth_mult, bifpn_width, bifpn_layers, head_depth) instead of phi's."""
         super().__init__()
-        wm, dm, width, layers, depth = PHI[phi]
+        wm, dm, width, layers, depth = reduced if reduced else PHI[phi]
         c = make_divisible(32 * wm)
         mods = [nn.Sequential(nn.Conv2d(3, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.SiLU())]
         self.chans = []
@@ -290,6 +292,55 @@ def counts():
     with open(os.path.join(OUT, "counts.json"), "w") as f:
         json.dump(res, f, indent=1)
     print(res)
+
+
+REDUCED = (0.25, 0.34, 16, 2, 2)  # width, depth multipliers, BiFPN 16 x 2, head depth 2
+
+
+def formula_value(name, i, ndim, fan_in):
+    """Deterministic parameter values shared with tests/test_spnnet.c: v = sin(0.37 i + 0.01 s),
+    s = the sum of the name's bytes; conv weights v sqrt(2 / fan_in), biases 0.1 v, norm weights
+    1 + 0.2 v, running means 0.1 v, running variances 1 + 0.25 v, fusion weights 1 + 0.5 v."""
+    v = math.sin(0.37 * i + 0.01 * sum(name.encode()))
+    if ndim == 4:
+        return v * math.sqrt(2.0 / fan_in)
+    if name.endswith("running_var"):
+        return 1 + 0.25 * v
+    if name.endswith("running_mean") or name.endswith("bias"):
+        return 0.1 * v
+    if name.endswith("weight"):
+        return 1 + 0.2 * v
+    return 1 + 0.5 * v
+
+
+def full_model():
+    """The whole network at a reduced size (REDUCED, 11 maps, 128x128, batch 2) in eval mode with
+    formula parameters and input x_i = sin(0.37 i): the heatmaps, the L2 norm of every parameter
+    gradient of sum(heatmap * r) (r_i = sin(0.7 i)) and the full gradients of the stem conv and of
+    every fusion weight vector."""
+    m = SPNv2(0, REDUCED)
+    with torch.no_grad():
+        for name, t in m.state_dict().items():
+            if name.endswith("num_batches_tracked"):
+                continue
+            fan_in = t[0].numel() if t.dim() == 4 else 1
+            flat = [formula_value(name, i, t.dim(), fan_in) for i in range(t.numel())]
+            t.copy_(torch.tensor(flat, dtype=torch.float64).reshape(t.shape).float())
+    m.eval()
+    n = 2 * 3 * 128 * 128
+    x = torch.sin(0.37 * torch.arange(n, dtype=torch.float64)).float().reshape(2, 3, 128, 128)
+    y = m(x)
+    r = torch.sin(0.7 * torch.arange(y.numel(), dtype=torch.float64)).float().reshape(y.shape)
+    (y * r).sum().backward()
+    tensors = [("out:heatmap", y.detach().clone())]
+    for name, p in m.named_parameters():
+        g = p.grad if p.grad is not None else torch.zeros_like(p)  # the last layer's P3..P7 nodes feed nothing
+        tensors.append(("gradnorm:" + name, g.double().norm().float().reshape(1)))
+        if name == "efficientnet.0.0.weight" or name.endswith("_w1") or name.endswith("_w2"):
+            tensors.append(("grad:" + name, g.clone()))
+    with open(os.path.join(OUT, "full.safetensors"), "wb") as f:
+        f.write(dump(tensors, {"generator": "scripts/ref_spnnet.py"}))
+    print("full.safetensors", len(tensors), "tensors,", sum(p.numel() for p in m.parameters()), "parameters")
 
 
 def main():
@@ -334,6 +385,7 @@ def main():
 
         run_case("head_%s.safetensors" % tag, H(), [("x", torch.randn(2, 16, 12, 10, generator=g))], g)
     counts()
+    full_model()
 
 
 if __name__ == "__main__":

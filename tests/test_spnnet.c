@@ -15,7 +15,8 @@
  * Full-size models: phi 0 / 3 / 6 build, their P1..P5 channels and parameter counts (backbone,
  * BiFPN, head) equal those of the PyTorch modules (tests/data/spnnet/counts.json; the backbone
  * counts are torchvision's efficientnet_b0/b3/b6 features without the 1x1 head conv); a phi 0
- * training step runs at 256x256 and a phi 6 (group norm) forward at 128x128, timed. */
+ * training step runs at 256x256 and a phi 6 (group norm) forward at 128x128, timed. The whole
+ * reduced network against PyTorch end to end: see test_parity_full. */
 #include <cjson/cJSON.h>
 #include <time.h>
 
@@ -175,6 +176,95 @@ static void test_parity_bifpn(void) { parity(DIR "bifpn.safetensors", build_bifp
 static void test_parity_head(void) {
     parity(DIR "head_bn.safetensors", build_head_bn);
     parity(DIR "head_gn.safetensors", build_head_gn);
+}
+
+/* ref_spnnet.py formula_value: deterministic parameters shared with the script */
+static float formula_value(const uakd_param *p, int64_t i) {
+    unsigned salt = 0;
+    for (const char *c = p->name; *c; c++) salt += (unsigned char)*c;
+    const double v = sin(0.37 * (double)i + 0.01 * salt);
+    const size_t len = strlen(p->name);
+#define ENDS(s) (len >= strlen(s) && !strcmp(p->name + len - strlen(s), s))
+    if (p->ndim == 4) return (float)(v * sqrt(2.0 / (double)(p->count / p->shape[0])));
+    if (ENDS("running_var")) return (float)(1 + 0.25 * v);
+    if (ENDS("running_mean") || ENDS("bias")) return (float)(0.1 * v);
+    if (ENDS("weight")) return (float)(1 + 0.2 * v);
+    return (float)(1 + 0.5 * v);
+#undef ENDS
+}
+
+/* The whole reduced network (width 0.25, depth 0.34, BiFPN 16 x 2, head depth 2, 128x128, batch
+ * 2) in eval mode against PyTorch: heatmaps (1e-5 + 1e-4 max|ref|), the L2 norm of every
+ * parameter gradient (1e-3 relative + 1e-5 of the largest norm) and the full gradients of the stem
+ * and the fusion weights (1e-5 G + 5e-4 max|ref|). This checks the wiring end to end: tap
+ * positions, strides, stage repeats, BiFPN inputs and the state_dict names. */
+static void test_parity_full(void) {
+    uakd_safetensors *st = NULL;
+    CHECK_OK(uakd_safetensors_open(DIR "full.safetensors", &st));
+    if (!st) return;
+    const uakd_spnnet_config cfg = {0.25, 0.34, 16, 2, 2, 11, 128, 128, 0, 0};
+    for (int b = 0; b < 2; b++) {
+        uakd_set_backend(b ? UAKD_BACKEND_FAST : UAKD_BACKEND_REF);
+        uakd_spnnet *m = NULL;
+        CHECK_OK(uakd_spnnet_new(&cfg, 2, 1, &m));
+        if (!m) break;
+        uakd_net *net = m->net;
+        int n_trainable = 0, n_norms = 0;
+        for (int i = 0; i < uakd_net_num_params(net); i++) {
+            const uakd_param *p = uakd_net_param(net, i);
+            for (int64_t k = 0; k < p->count; k++) p->data[k] = formula_value(p, k);
+            n_trainable += !(p->flags & UAKD_PARAM_BUFFER);
+        }
+        for (size_t i = 0; i < uakd_safetensors_count(st); i++)
+            n_norms += !strncmp(uakd_safetensors_at(st, i)->name, "gradnorm:", 9);
+        CHECK_MSG(n_norms == n_trainable, "fixture has %d parameters, network %d", n_norms, n_trainable);
+        float *x = uakd_net_out(net, m->input);
+        for (int64_t i = 0; i < 2 * 3 * 128 * 128; i++) x[i] = (float)sin(0.37 * (double)i);
+        CHECK_OK(uakd_net_forward(net, 2, 0));
+        const int64_t ny = 2 * uakd_net_shape(net, m->heatmap, NULL, NULL, NULL);
+        double worst_out = 0, worst_norm = 0, worst_grad = 0;
+        float *ref = fixture(st, "out:heatmap", ny);
+        if (ref) compare("heatmap", uakd_net_out(net, m->heatmap), ref, ny, 1e-5, 1e-4, &worst_out);
+        free(ref);
+        float *g = uakd_net_grad(net, m->heatmap);
+        for (int64_t i = 0; i < ny; i++) g[i] = (float)sin(0.7 * (double)i);
+        uakd_net_zero_grad(net);
+        CHECK_OK(uakd_net_backward(net, 1, &m->heatmap));
+        double big = 0, norm_big = 0;
+        char key[300];
+        for (size_t i = 0; i < uakd_safetensors_count(st); i++) {
+            const uakd_st_tensor *t = uakd_safetensors_at(st, i);
+            const int is_norm = !strncmp(t->name, "gradnorm:", 9);
+            if (!is_norm && strncmp(t->name, "grad:", 5)) continue;
+            float *v = fixture(st, t->name, (int64_t)t->numel);
+            for (size_t k = 0; v && k < t->numel; k++) big = fmax(big, fabs(v[k]));
+            if (v && is_norm) norm_big = fmax(norm_big, v[0]);
+            free(v);
+        }
+        for (int i = 0; i < uakd_net_num_params(net); i++) {
+            const uakd_param *p = uakd_net_param(net, i);
+            if (p->flags & UAKD_PARAM_BUFFER) continue;
+            snprintf(key, sizeof key, "gradnorm:%s", p->name);
+            float *r = fixture(st, key, 1);
+            if (r) {
+                double nrm = 0;
+                for (int64_t k = 0; k < p->count; k++) nrm += (double)p->grad[k] * p->grad[k];
+                const float got = (float)sqrt(nrm);
+                compare(key, &got, r, 1, 1e-5 * norm_big, 1e-3, &worst_norm);
+            }
+            free(r);
+            snprintf(key, sizeof key, "grad:%s", p->name);
+            if (!uakd_safetensors_find(st, key)) continue;
+            r = fixture(st, key, p->count);
+            if (r) compare(key, p->grad, r, p->count, 1e-5 * big, 5e-4, &worst_grad);
+            free(r);
+        }
+        fprintf(stderr, "  full reduced network %s: worst diff / tol: heatmap %.3f, gradient norms %.3f, gradients %.3f\n",
+                b ? "fast" : "ref ", worst_out, worst_norm, worst_grad);
+        uakd_spnnet_free(m);
+    }
+    uakd_set_backend(UAKD_BACKEND_FAST);
+    uakd_safetensors_free(st);
 }
 
 /* make_divisible(v, 8): nearest multiple of 8, at least 8, +8 when it lost more than 10% */
@@ -348,6 +438,7 @@ int main(void) {
     RUN(test_parity_mbconv);
     RUN(test_parity_bifpn);
     RUN(test_parity_head);
+    RUN(test_parity_full);
     RUN(test_round_channels);
     RUN(test_full_size_counts);
     RUN(test_phi0_train_step);
