@@ -364,8 +364,10 @@ static void test_thread_invariance(void) {
         int g = uakd_net_act(net, "g", uakd_net_groupnorm(net, "gn", a, 4), UAKD_ACT_SILU, 0);
         int m = uakd_net_maxpool(net, "m", g, 3, 2, 1);
         int u = uakd_net_add(net, "u", uakd_net_upsample2(net, "up", m), a);
-        int s = uakd_net_act(net, "s", uakd_net_gap(net, "gap", u), UAKD_ACT_SIGMOID, 0);
-        int out = uakd_net_sample(net, "sample", uakd_net_cmul(net, "cm", u, s), p, 200);
+        const int fin[2] = {u, a};
+        int f = uakd_net_fuse(net, "f", 2, fin);
+        int s = uakd_net_act(net, "s", uakd_net_gap(net, "gap", f), UAKD_ACT_SIGMOID, 0);
+        int out = uakd_net_sample(net, "sample", uakd_net_cmul(net, "cm", f, s), p, 200);
         CHECK_OK(uakd_net_build(net, 1));
         if (out < 0 || !uakd_net_out(net, 0)) {
             uakd_net_free(net);
@@ -381,7 +383,7 @@ static void test_thread_invariance(void) {
         res[t] = malloc(sizeof(float) * ((size_t)np + nx + 1200));
         memcpy(res[t], uakd_net_grads(net, NULL), sizeof(float) * np);
         memcpy(res[t] + np, uakd_net_grad(net, x), sizeof(float) * nx);
-        memcpy(res[t] + np + nx, uakd_net_grad(net, p), sizeof(float) * 42);
+        memcpy(res[t] + np + nx, uakd_net_grad(net, p), sizeof(float) * 1200);
         uakd_net_free(net);
     }
     CHECK(res[0] && res[1] && !memcmp(res[0], res[1], sizeof(float) * ((size_t)np + nx + 1200)));
