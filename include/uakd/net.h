@@ -119,6 +119,14 @@ int uakd_net_cmul(uakd_net *net, const char *name, int x, int s);
 int uakd_net_sample(uakd_net *net, const char *name, int feat, int pts, int k);
 /* y = s x with one learnable scalar parameter named `name` (init 1). */
 int uakd_net_scale(uakd_net *net, const char *name, int in);
+/* A new layer named `name` applying layer src's operation (conv, batch norm, group norm or
+ * scale, with the same settings) WITH THE SAME PARAMETERS to another input: parameter sharing,
+ * e.g. one detection head run on every FPN level. The input must have src's input channels.
+ * The new layer owns no parameter entries (the table, the initialisation and the trainable
+ * count see src's only; its summary line shows 0 parameters); its backward adds its parameter
+ * gradients to src's (the accumulation rule above). Shared batch norm updates the running
+ * statistics once per use. Returns the new id or -1. */
+int uakd_net_shared(uakd_net *net, const char *name, int in, int src);
 /* Changes a batch/group norm's eps (default 1e-5) and, for batch norm, the running-average
  * momentum (default 0.1; PyTorch convention: new = (1 - m) old + m batch). Returns norm or -1. */
 int uakd_net_set_norm(uakd_net *net, int norm, float eps, float momentum);
