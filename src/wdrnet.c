@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uakd/darknet_weights.h"
 #include "uakd/netbuild.h"
+#include "uakd/weights.h"
 
 #define MAX_TAPS 3
 
@@ -302,4 +304,44 @@ uakd_status uakd_wdrnet_check_metadata(const uakd_wdrnet *m, const uakd_safetens
                              keys[i], (unsigned long long)v, (unsigned long long)want[i]);
     }
     return UAKD_OK;
+}
+
+uakd_status uakd_wdrnet_save(const uakd_wdrnet *m, const char *path) {
+    uakd_safetensors_writer *w;
+    UAKD_TRY(uakd_safetensors_writer_new(&w));
+    uakd_status st = uakd_safetensors_writer_set_meta(w, "format", UAKD_WEIGHTS_FORMAT);
+    if (st == UAKD_OK) st = uakd_safetensors_writer_set_meta_u64(w, "format_version", UAKD_WEIGHTS_VERSION);
+    if (st == UAKD_OK) st = uakd_wdrnet_put_metadata(m, w);
+    if (st == UAKD_OK) st = uakd_weights_add(w, m->net);
+    uakd_safetensors_writer_checksum(w, 1);
+    if (st == UAKD_OK) st = uakd_safetensors_writer_write(w, path);
+    uakd_safetensors_writer_free(w);
+    return st;
+}
+
+uakd_status uakd_wdrnet_load(uakd_wdrnet *m, const char *path, unsigned flags) {
+    uakd_safetensors *st;
+    UAKD_TRY(uakd_safetensors_open(path, &st));
+    uakd_status s = uakd_safetensors_expect_format(st, UAKD_WEIGHTS_FORMAT, UAKD_WEIGHTS_VERSION, NULL);
+    if (s == UAKD_OK) s = uakd_wdrnet_check_metadata(m, st);
+    if (s == UAKD_OK) s = uakd_weights_load_from(m->net, st, flags, NULL);
+    if (s != UAKD_OK) uakd_fail_context(s, "%s: ", path);
+    uakd_safetensors_free(st);
+    return s;
+}
+
+uakd_status uakd_wdrnet_import_darknet(uakd_wdrnet *m, const char *path, size_t *n_covered) {
+    return uakd_weights_import_darknet(m->net, m->backbone, "backbone.", path, UAKD_DARKNET_ALLOW_PREFIX, n_covered);
+}
+
+static uakd_status put_meta(const void *m, uakd_safetensors_writer *w) { return uakd_wdrnet_put_metadata(m, w); }
+static uakd_status check_meta(const void *m, const uakd_safetensors *st) { return uakd_wdrnet_check_metadata(m, st); }
+
+uakd_status uakd_wdrnet_checkpoint_save(const uakd_wdrnet *m, const uakd_optim *opt, const uakd_train_state *s,
+                                        const char *path) {
+    return uakd_checkpoint_save(path, m->net, opt, s, put_meta, m);
+}
+
+uakd_status uakd_wdrnet_checkpoint_load(uakd_wdrnet *m, uakd_optim *opt, uakd_train_state *s, const char *path) {
+    return uakd_checkpoint_load(path, m->net, opt, s, check_meta, m);
 }

@@ -22,7 +22,11 @@
 #ifndef UAKD_WDRNET_H
 #define UAKD_WDRNET_H
 
+#include <stddef.h>
+
+#include "uakd/checkpoint.h"
 #include "uakd/net.h"
+#include "uakd/optim.h"
 #include "uakd/netdesc.h"
 #include "uakd/rng.h"
 #include "uakd/safetensors.h"
@@ -80,5 +84,17 @@ uakd_status uakd_wdrnet_backward(uakd_wdrnet *m);
 uakd_status uakd_wdrnet_put_metadata(const uakd_wdrnet *m, uakd_safetensors_writer *w);
 /* Checks a file's architecture keys against this model (backbone hash, classes, width, ...). */
 uakd_status uakd_wdrnet_check_metadata(const uakd_wdrnet *m, const uakd_safetensors *st);
+
+/* Weights files (uakd/weights.h) with the metadata above; loading is strict (flags as for
+ * uakd_weights_load_from) and checks the architecture keys. */
+uakd_status uakd_wdrnet_save(const uakd_wdrnet *m, const char *path);
+uakd_status uakd_wdrnet_load(uakd_wdrnet *m, const char *path, unsigned flags);
+/* ImageNet-pretrained backbone from a darknet .weights file (prefixes such as darknet53.conv.74
+ * allowed); *n_covered (may be NULL) gets the conv layers read. */
+uakd_status uakd_wdrnet_import_darknet(uakd_wdrnet *m, const char *path, size_t *n_covered);
+/* Checkpoints (uakd/checkpoint.h) carrying this model's architecture keys. */
+uakd_status uakd_wdrnet_checkpoint_save(const uakd_wdrnet *m, const uakd_optim *opt, const uakd_train_state *s,
+                                        const char *path);
+uakd_status uakd_wdrnet_checkpoint_load(uakd_wdrnet *m, uakd_optim *opt, uakd_train_state *s, const char *path);
 
 #endif
