@@ -54,7 +54,7 @@ static uakd_status load(const uakd_safetensors *st, uakd_net *net, uakd_optim *o
     if (check_meta) UAKD_TRY(check_meta(arch, st));
     uakd_train_state r;
     memset(&r, 0, sizeof r);
-    int64_t optim_steps;
+    int64_t optim_steps = 0;
     UAKD_TRY(meta_i64(st, "step", &r.step));
     UAKD_TRY(meta_i64(st, "total_steps", &r.total_steps));
     UAKD_TRY(meta_i64(st, "optim_steps", &optim_steps));
