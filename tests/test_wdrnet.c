@@ -165,9 +165,28 @@ static void test_shared_head(void) {
     uakd_wdrnet_free(m);
 }
 
+/* `uakd netinfo --wdrnet` prints the engine summary with the exact total (needs UAKD_CLI). */
+static void test_cli_netinfo(void) {
+    char cmd[1024], line[512];
+    snprintf(cmd, sizeof cmd, "%s netinfo --wdrnet darknet-tiny-h --classes 15 --size 128 2>&1", getenv("UAKD_CLI"));
+    FILE *f = popen(cmd, "r");
+    int total = 0, levels = 0, shared = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        total |= strstr(line, "total: 167 layers, 2239467 trainable parameters") != NULL;
+        levels |= strstr(line, "4 levels (strides 8 16 32 64), 2.2 M parameters") != NULL;
+        shared |= strstr(line, "head.pose_pred@3") != NULL && strstr(line, "240x2x2") != NULL;
+    }
+    CHECK(f && pclose(f) == 0);
+    CHECK(total && levels && shared);
+    snprintf(cmd, sizeof cmd, "%s netinfo --wdrnet darknet-99 >/dev/null 2>&1", getenv("UAKD_CLI"));
+    CHECK(system(cmd) != 0);
+}
+
 int main(void) {
     RUN(test_parameter_counts);
     RUN(test_levels_and_init);
     RUN(test_shared_head);
+    if (getenv("UAKD_CLI")) RUN(test_cli_netinfo);
+    else SKIP(test_cli_netinfo, "UAKD_CLI not set (run through make test)");
     return TEST_END();
 }
