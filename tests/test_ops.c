@@ -275,6 +275,27 @@ static void test_batchnorm_running_stats(void) {
     uakd_net_free(net);
 }
 
+/* Batch statistics of data far from zero (1e4 + N(0,1)): the one-pass shifted sums agree with a
+ * two-pass computation. */
+static void test_batchnorm_offset_data(void) {
+    enum { M = 2000 };
+    static float x[M], y[M];
+    uakd_rng rng;
+    uakd_rng_seed(&rng, 8);
+    for (int i = 0; i < M; i++) x[i] = (float)(1e4 + uakd_rng_normal(&rng));
+    double mean = 0, var = 0;
+    for (int i = 0; i < M; i++) mean += x[i];
+    mean /= M;
+    for (int i = 0; i < M; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= M;
+    const float one = 1, zero = 0;
+    float rm = 0, rv = 1, sm, si;
+    uakd_bn_forward_train(2, 1, M / 2, x, &one, &zero, 1e-5f, 0.1f, &rm, &rv, y, &sm, &si);
+    CHECK_NEAR(sm, mean, 1e-3);
+    CHECK_NEAR(1.0 / ((double)si * si) - 1e-5, var, 1e-4 * var);
+    CHECK_NEAR(y[7], (x[7] - mean) / sqrt(var + 1e-5), 1e-3);
+}
+
 /* Ties: a 2x2 window of equal values gives the whole gradient to its first (top-left) entry. */
 static void test_maxpool_ties(void) {
     const float x[16] = {1, 1, 0, 5, 1, 1, 5, 5, 2, 0, 3, 3, 0, 2, 3, 3};
@@ -390,6 +411,7 @@ int main(void) {
     RUN(test_join_cases);
     RUN(test_sample_cases);
     RUN(test_batchnorm_running_stats);
+    RUN(test_batchnorm_offset_data);
     RUN(test_maxpool_ties);
     RUN(test_sample_values);
     RUN(test_gradient_join);
