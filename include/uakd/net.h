@@ -14,7 +14,8 @@
  *
  * Parameters are named like PyTorch state_dict keys: a layer named P owns P.weight, P.bias
  * (conv: weight (O, I/groups, K, K), bias (O) when asked; batch/group norm: weight, bias (C), and
- * batch norm's running_mean, running_var (C) buffers); a scale layer named P owns the scalar P.
+ * batch norm's running_mean, running_var (C) buffers); a scale layer named P owns the scalar P,
+ * a wsum layer named P the vector P of its fusion weights.
  *
  * Memory (sizes from a table computed at build): one allocation for parameters (and BN buffers),
  * one for their gradients (same layout), one activation arena holding every layer's output, its
@@ -58,6 +59,7 @@ typedef enum uakd_layer_kind {
     UAKD_LAYER_CMUL,
     UAKD_LAYER_SAMPLE,
     UAKD_LAYER_SCALE,
+    UAKD_LAYER_WSUM,
 } uakd_layer_kind;
 
 /* Parameter flags. */
@@ -119,6 +121,9 @@ int uakd_net_cmul(uakd_net *net, const char *name, int x, int s);
 int uakd_net_sample(uakd_net *net, const char *name, int feat, int pts, int k);
 /* y = s x with one learnable scalar parameter named `name` (init 1). */
 int uakd_net_scale(uakd_net *net, const char *name, int in);
+/* Fast normalised fusion (BiFPN): y = sum_i w_i x_i / (sum_j w_j + 1e-4), w = relu(p), over n
+ * layers of one shape, with a learnable vector p (n values, init 1) named `name`. */
+int uakd_net_wsum(uakd_net *net, const char *name, int n, const int *ids);
 /* Changes a batch/group norm's eps (default 1e-5) and, for batch norm, the running-average
  * momentum (default 0.1; PyTorch convention: new = (1 - m) old + m batch). Returns norm or -1. */
 int uakd_net_set_norm(uakd_net *net, int norm, float eps, float momentum);
