@@ -378,7 +378,10 @@ static void test_wsum_values(void) {
                   uakd_net_input(net, "c", 1, 1, 1, 0)};
     int y = uakd_net_wsum(net, "w", 3, ids);
     CHECK_OK(uakd_net_build(net, 1));
-    if (y < 0) return uakd_net_free(net);
+    if (y < 0) {
+        uakd_net_free(net);
+        return;
+    }
     float *p = uakd_net_param_find(net, "w")->data;
     p[0] = 1, p[1] = 3, p[2] = -2;
     uakd_net_out(net, 0)[0] = 2, uakd_net_out(net, 1)[0] = 4, uakd_net_out(net, 2)[0] = 100;
