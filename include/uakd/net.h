@@ -20,10 +20,11 @@
  * Memory (sizes from a table computed at build): one allocation for parameters (and BN buffers),
  * one for their gradients (same layout), one activation arena holding every layer's output, its
  * gradient, what the forward saves for the backward (BN/GN statistics, max-pool argmax) and two
- * scratch buffers. The optimizer (uakd/optim.h) owns one more allocation for its state.
+ * scratch buffers (inference builds: no gradients, outputs share buffers by lifetime). The optimizer (uakd/optim.h) owns one more allocation for its state.
  *
  * Running. Write the inputs into uakd_net_out(net, input_id), call uakd_net_forward(net, n,
- * training) with n <= max_batch images, read any layer's output with uakd_net_out. For training:
+ * training) with n <= max_batch images, read any layer's output with uakd_net_out (inference
+ * builds: only inputs, final and kept layers, see uakd_net_keep). For training:
  * write dLoss/dOutput into uakd_net_grad(net, id) of one or more layers (any layers, e.g. head
  * outputs and feature taps) and call uakd_net_backward with those ids.
  *
