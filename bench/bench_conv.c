@@ -6,9 +6,12 @@
  *
  * The PyTorch peer (bench/conv_peer.py, run with /usr/bin/python3, torch.set_num_threads(2)) is
  * started once as a co-process; for each layer we send it the shape on a pipe, it times the layer
- * and answers one JSON line, then we time ours: the two alternate layer by layer.
+ * and answers one JSON line, then we time ours: the two alternate layer by layer. The peer uses
+ * the same thread count (--threads, default 2) and the same clock.
  *
- *   build/bench/bench_conv [--reps R] [--threads T] [--no-peer] [--filter SUBSTRING]
+ *   build/bench/bench_conv [--reps R] [--threads T] [--cpu-time] [--no-peer] [--filter SUBSTRING]
+ * --cpu-time measures process CPU time instead of wall time on both sides: on a machine shared
+ * with other jobs, use it with --threads 1 to get numbers that preemption does not distort.
  * Run from the repository root (it looks for bench/conv_peer.py there). */
 #include <math.h>
 #include <stdio.h>
@@ -78,9 +81,11 @@ static const layer layers[] = {
     {"dw 5x5 144 @32", DW(8, 144, 32, 5, 1)},
 };
 
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now_ms(void) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(bench_clock, &t);
     return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
 }
 
@@ -116,6 +121,8 @@ __attribute__((target("avx2,fma"))) static float fma_loop256(long iters) {
 }
 #endif
 
+static int fma_sink;
+
 /* Measured FMA peak in GFLOP/s over all threads (0 when unknown); *isa names the vector width. */
 static double fma_peak(const char **isa) {
 #ifdef __x86_64__
@@ -123,20 +130,21 @@ static double fma_peak(const char **isa) {
     if (!w512 && !w256) return *isa = "none", 0;
     *isa = w512 ? "AVX-512" : "AVX2";
     const long iters = 20000000;
-    volatile float sink = 0;
-    double t0 = now_ms();
-    int nt = 1;
-#pragma omp parallel reduction(+ : sink)
-    {
+    double total = 0; /* each thread times itself in its own CPU time, so preemption by other jobs
+                       * on a shared machine does not lower the figure; rates add up over threads */
 #ifdef _OPENMP
-#pragma omp single
-        nt = omp_get_num_threads();
+#pragma omp parallel reduction(+ : total)
 #endif
-        sink += w512 ? fma_loop512(iters) : fma_loop256(iters);
+    {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+        float sink = w512 ? fma_loop512(iters) : fma_loop256(iters);
+        __atomic_store_n(&fma_sink, (int)sink, __ATOMIC_SEQ_CST); /* keeps the loop before the clock */
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+        double s = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+        total += (double)iters * 10 * (w512 ? 16 : 8) * 2 / (s * 1e9);
     }
-    double ms = now_ms() - t0;
-    (void)sink;
-    return (double)nt * iters * 10 * (w512 ? 16 : 8) * 2 / (ms * 1e6);
+    return total;
 #else
     *isa = "unknown";
     return 0;
@@ -148,8 +156,12 @@ typedef struct peer {
     pid_t pid;
 } peer;
 
-static int peer_start(peer *p) {
+static int peer_start(peer *p, int threads) {
     int in[2], out[2];
+    char nt[16];
+    snprintf(nt, sizeof nt, "%d", threads);
+    setenv("UAKD_PEER_THREADS", nt, 1);
+    setenv("UAKD_PEER_CLOCK", bench_clock == CLOCK_MONOTONIC ? "wall" : "cpu", 1);
     if (access("bench/conv_peer.py", R_OK) != 0 || pipe(in) || pipe(out)) return -1;
     p->pid = fork();
     if (p->pid < 0) return -1;
@@ -190,7 +202,7 @@ static void peer_time(peer *p, const uakd_conv2d_desc *d, int reps, double t[3])
 
 static float *randn(size_t n, unsigned *seed) {
     float *p = malloc(sizeof(float) * n);
-    for (size_t i = 0; p && i < n; i++) p[i] = (float)rand_r(seed) / RAND_MAX - 0.5f;
+    for (size_t i = 0; p && i < n; i++) p[i] = (float)rand_r(seed) / (float)RAND_MAX - 0.5f;
     return p;
 }
 
@@ -233,10 +245,11 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--no-peer")) use_peer = 0;
+        else if (!strcmp(argv[i], "--cpu-time")) bench_clock = CLOCK_PROCESS_CPUTIME_ID;
         else if (!strcmp(argv[i], "--filter") && i + 1 < argc) filter = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--reps R (>= 1, default 10)] [--threads T (default 2)] [--no-peer] "
-                            "[--filter SUBSTRING]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--reps R (>= 1, default 10)] [--threads T (default 2)] [--cpu-time] "
+                            "[--no-peer] [--filter SUBSTRING]\n", argv[0]);
             return 2;
         }
     }
@@ -244,11 +257,15 @@ int main(int argc, char **argv) {
     uakd_set_num_threads(threads);
     uakd_set_backend(UAKD_BACKEND_FAST);
     const char *isa;
+    const clockid_t chosen = bench_clock;
+    bench_clock = CLOCK_MONOTONIC;
     double peak = fma_peak(&isa);
-    printf("conv benchmark: batch 8, median of %d after 2 warm-up runs, %d threads; FMA peak measured %.0f GFLOP/s "
-           "(%s)\n", reps, uakd_get_num_threads(), peak, isa);
+    bench_clock = chosen;
+    printf("conv benchmark: batch 8, median of %d after 2 warm-up runs, %d threads, %s time; FMA peak measured %.0f "
+           "GFLOP/s (%s, %d threads)\n", reps, uakd_get_num_threads(), chosen == CLOCK_MONOTONIC ? "wall" : "CPU",
+           peak, isa, uakd_get_num_threads());
     peer p = {0};
-    if (use_peer && peer_start(&p) != 0) {
+    if (use_peer && peer_start(&p, threads) != 0) {
         fprintf(stderr, "bench_conv: could not start /usr/bin/python3 bench/conv_peer.py; timing uakd only\n");
         peer_stop(&p);
         memset(&p, 0, sizeof p);

@@ -11,13 +11,6 @@
 
 #include "conv_fast.h"
 
-#ifdef _OPENMP
-#define OMP_SIMD _Pragma("omp simd")
-#define OMP_SIMD_SUM_ACC _Pragma("omp simd reduction(+ : acc)")
-#else
-#define OMP_SIMD
-#define OMP_SIMD_SUM_ACC
-#endif
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__INTEL_COMPILER)
 #define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -58,7 +51,7 @@ VECTOR_CLONES static void fwd_plane(const uakd_conv2d_desc *d, padded pd, const 
                 const float wv = w[p * d->kw + q];
                 const float *xs = xr + q;
                 if (sw == 1) {
-                    OMP_SIMD
+                    UAKD_OMP(omp simd)
                     for (int j = 0; j < wo; j++) yr[j] += wv * xs[j];
                 } else {
                     for (int j = 0; j < wo; j++) yr[j] += wv * xs[j * sw];
@@ -80,7 +73,7 @@ VECTOR_CLONES static void bwd_data_plane(const uakd_conv2d_desc *d, padded pd, c
                 const float wv = w[p * d->kw + q];
                 float *xs = xr + q;
                 if (sw == 1) {
-                    OMP_SIMD
+                    UAKD_OMP(omp simd)
                     for (int j = 0; j < wo; j++) xs[j] += wv * dyr[j];
                 } else {
                     for (int j = 0; j < wo; j++) xs[j * sw] += wv * dyr[j];
@@ -102,7 +95,7 @@ VECTOR_CLONES static void bwd_weights_plane(const uakd_conv2d_desc *d, padded pd
                 const float *xs = xr + q;
                 float acc = 0;
                 if (sw == 1) {
-                    OMP_SIMD_SUM_ACC
+                    UAKD_OMP(omp simd reduction(+ : acc))
                     for (int j = 0; j < wo; j++) acc += dyr[j] * xs[j];
                 } else {
                     for (int j = 0; j < wo; j++) acc += dyr[j] * xs[j * sw];
@@ -120,11 +113,11 @@ uakd_status uakd_conv2d_forward_dw(const uakd_conv2d_desc *d, const float *x, co
     const long planes = (long)d->n * d->c_in;
     const padded pd = padded_size(d);
     int failed = 0;
-#pragma omp parallel reduction(| : failed)
+UAKD_OMP(omp parallel reduction(| : failed))
     {
         float *xp = malloc(sizeof(float) * pd.h * pd.w);
         failed = !xp;
-#pragma omp for schedule(static)
+UAKD_OMP(omp for schedule(static))
         for (long t = 0; t < planes; t++) {
             if (!xp) continue;
             const int c = (int)(t % d->c_in);
@@ -141,11 +134,11 @@ uakd_status uakd_conv2d_backward_data_dw(const uakd_conv2d_desc *d, const float 
     const long planes = (long)d->n * d->c_in;
     const padded pd = padded_size(d);
     int failed = 0;
-#pragma omp parallel reduction(| : failed)
+UAKD_OMP(omp parallel reduction(| : failed))
     {
         float *dxp = malloc(sizeof(float) * pd.h * pd.w);
         failed = !dxp;
-#pragma omp for schedule(static)
+UAKD_OMP(omp for schedule(static))
         for (long t = 0; t < planes; t++) {
             if (!dxp) continue;
             const int c = (int)(t % d->c_in);
@@ -166,12 +159,12 @@ uakd_status uakd_conv2d_backward_weights_dw(const uakd_conv2d_desc *d, const flo
     const int taps = d->kh * d->kw;
     const padded pd = padded_size(d);
     int failed = 0;
-#pragma omp parallel reduction(| : failed)
+UAKD_OMP(omp parallel reduction(| : failed))
     {
         float *xp = malloc(sizeof(float) * pd.h * pd.w);
         double *g = malloc(sizeof(double) * taps);
         failed = !xp || !g;
-#pragma omp for schedule(static)
+UAKD_OMP(omp for schedule(static))
         for (int c = 0; c < d->c_in; c++) {
             if (!xp || !g) continue;
             double bsum = 0;

@@ -6,6 +6,13 @@
 
 #include "uakd/conv.h"
 
+/* UAKD_OMP(omp parallel for) expands to that pragma under OpenMP and to nothing without it. */
+#ifdef _OPENMP
+#define UAKD_OMP(directive) _Pragma(#directive)
+#else
+#define UAKD_OMP(directive)
+#endif
+
 uakd_status uakd_conv2d_forward_fast(const uakd_conv2d_desc *d, const float *x, const float *w, const float *b, float *y);
 uakd_status uakd_conv2d_backward_data_fast(const uakd_conv2d_desc *d, const float *dy, const float *w, float *dx);
 uakd_status uakd_conv2d_backward_weights_fast(const uakd_conv2d_desc *d, const float *x, const float *dy, float *dw,

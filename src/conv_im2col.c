@@ -12,7 +12,7 @@
 
 static void im2col(const uakd_conv2d_desc *d, const float *x, int cg, float *col) {
     const int ho = uakd_conv2d_out_h(d), wo = uakd_conv2d_out_w(d);
-#pragma omp parallel for schedule(static)
+UAKD_OMP(omp parallel for schedule(static))
     for (int c = 0; c < cg; c++)
         for (int p = 0; p < d->kh; p++)
             for (int q = 0; q < d->kw; q++) {
@@ -35,7 +35,7 @@ static void im2col(const uakd_conv2d_desc *d, const float *x, int cg, float *col
 
 static void col2im(const uakd_conv2d_desc *d, const float *col, int cg, float *dx) {
     const int ho = uakd_conv2d_out_h(d), wo = uakd_conv2d_out_w(d);
-#pragma omp parallel for schedule(static)
+UAKD_OMP(omp parallel for schedule(static))
     for (int c = 0; c < cg; c++)
         for (int p = 0; p < d->kh; p++)
             for (int q = 0; q < d->kw; q++) {
