@@ -171,6 +171,37 @@ static int norm_layer(uakd_net *net, uakd_layer_kind kind, const char *name, int
     return net->error ? -1 : id_of(net, l);
 }
 
+int uakd_net_shared(uakd_net *net, const char *name, int in, int src) {
+    if (net->error || need_name(net, name, "shared")) return -1;
+    if (src < 0 || src >= net->n_layers) return fail(net, UAKD_EINVAL, "shared '%s': source %d is not a layer", name, src);
+    const net_layer *s = &net->layers[src];
+    if (s->kind != UAKD_LAYER_CONV && s->kind != UAKD_LAYER_BATCHNORM && s->kind != UAKD_LAYER_GROUPNORM &&
+        s->kind != UAKD_LAYER_SCALE)
+        return fail(net, UAKD_EINVAL, "shared '%s': source '%s' is a %s layer, not conv/batchnorm/groupnorm/scale", name,
+                    s->name, kind_names[s->kind]);
+    net_layer *l = add_layer(net, s->kind, name, 1, &in);
+    if (!l) return -1;
+    s = &net->layers[src]; /* add_layer may have moved the layer array */
+    const net_layer *sx = &net->layers[s->in[0]];
+    const net_layer *x = &net->layers[in];
+    if (x->c != sx->c)
+        return fail(net, UAKD_EINVAL, "shared '%s': input has %d channels, source '%s' reads %d", name, x->c, s->name, sx->c);
+    char *own_name = l->name;
+    int *own_in = l->in;
+    *l = *s; /* kind, settings, parameter range */
+    l->name = own_name, l->in = own_in, l->n_in = 1;
+    l->h = x->h, l->w = x->w;
+    if (l->kind == UAKD_LAYER_CONV) {
+        uakd_conv2d_desc d = {1, x->c, x->h, x->w, l->c, l->k, l->k, l->stride, l->stride, l->pad, l->pad, l->groups};
+        if (uakd_conv2d_check(&d) != UAKD_OK)
+            return fail(net, UAKD_EINVAL, "shared conv '%s' on input %dx%dx%d: %s", name, x->c, x->h, x->w,
+                        uakd_last_error());
+        l->h = uakd_conv2d_out_h(&d), l->w = uakd_conv2d_out_w(&d);
+    }
+    l->shared = 1, l->keep = 0, l->requires_grad = 0;
+    return id_of(net, l);
+}
+
 int uakd_net_set_norm(uakd_net *net, int norm, float eps, float momentum) {
     if (net->error) return -1;
     if (norm < 0 || norm >= net->n_layers ||
@@ -422,6 +453,7 @@ uakd_status uakd_net_init(uakd_net *net, uakd_rng *rng) {
     if (!net->built) return uakd_fail(UAKD_EINVAL, "uakd_net_init: call uakd_net_build first");
     for (int i = 0; i < net->n_layers; i++) {
         const net_layer *l = &net->layers[i];
+        if (l->shared) continue;
         for (int j = l->p0; j < l->p0 + l->np; j++) {
             uakd_param *p = &net->params[j];
             const char *suffix = strrchr(p->name, '.');
@@ -435,7 +467,8 @@ uakd_status uakd_net_init(uakd_net *net, uakd_rng *rng) {
                     else p->data[t] = (float)uakd_rng_range(rng, -b, b);
                 }
             } else {
-                const float v = (!strcmp(suffix, "bias") || !strcmp(suffix, "running_mean")) ? 0.0f : 1.0f;
+                const int norm = l->kind == UAKD_LAYER_BATCHNORM || l->kind == UAKD_LAYER_GROUPNORM;
+                const float v = norm && (!strcmp(suffix, "bias") || !strcmp(suffix, "running_mean")) ? 0.0f : 1.0f;
                 for (int64_t t = 0; t < p->count; t++) p->data[t] = v;
             }
         }
@@ -479,6 +512,7 @@ static double layer_flops(const uakd_net *net, const net_layer *l) {
     if (l->kind == UAKD_LAYER_SAMPLE) return 8.0 * out;
     if (l->kind == UAKD_LAYER_BATCHNORM || l->kind == UAKD_LAYER_GROUPNORM) return 2.0 * out;
     if (l->kind == UAKD_LAYER_INPUT || l->kind == UAKD_LAYER_CONCAT || l->kind == UAKD_LAYER_UPSAMPLE2) return 0;
+    if (l->kind == UAKD_LAYER_FUSE) return 2.0 * out * l->n_in;
     return out;
 }
 
@@ -490,7 +524,7 @@ uakd_layer_info uakd_net_layer(const uakd_net *net, int id) {
     info.name = l->name, info.kind = l->kind, info.kind_name = kind_names[l->kind];
     info.c = l->c, info.h = l->h, info.w = l->w;
     info.n_inputs = l->n_in, info.inputs = l->in;
-    for (int j = l->p0; j < l->p0 + l->np; j++)
+    for (int j = l->p0; j < l->p0 + l->np && !l->shared; j++)
         if (!(net->params[j].flags & UAKD_PARAM_BUFFER)) info.params += net->params[j].count;
     info.flops = layer_flops(net, l);
     return info;

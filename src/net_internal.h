@@ -20,8 +20,9 @@ typedef struct net_layer {
     float init_std, init_bias;
     int requires_grad; /* inputs: caller wants the gradient; others: computed at build */
     int keep;          /* inference builds: output stays readable after forward */
-    /* parameters: table entries [p0, p0 + np) */
+    /* parameters: table entries [p0, p0 + np); shared: they belong to an earlier layer */
     int p0, np;
+    int shared;
     /* arena offsets in floats; SIZE_MAX when absent */
     size_t out, grad, save0, save1;
 } net_layer;

@@ -282,6 +282,27 @@ static void test_batchnorm_running_stats(void) {
     uakd_net_free(net);
 }
 
+/* Batch statistics of data far from zero (1e4 + N(0,1)): the one-pass shifted sums agree with a
+ * two-pass computation. */
+static void test_batchnorm_offset_data(void) {
+    enum { M = 2000 };
+    static float x[M], y[M];
+    uakd_rng rng;
+    uakd_rng_seed(&rng, 8);
+    for (int i = 0; i < M; i++) x[i] = (float)(1e4 + uakd_rng_normal(&rng));
+    double mean = 0, var = 0;
+    for (int i = 0; i < M; i++) mean += x[i];
+    mean /= M;
+    for (int i = 0; i < M; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= M;
+    const float one = 1, zero = 0;
+    float rm = 0, rv = 1, sm, si;
+    uakd_bn_forward_train(2, 1, M / 2, x, &one, &zero, 1e-5f, 0.1f, &rm, &rv, y, &sm, &si);
+    CHECK_NEAR(sm, mean, 1e-3);
+    CHECK_NEAR(1.0 / ((double)si * si) - 1e-5, var, 1e-4 * var);
+    CHECK_NEAR(y[7], (x[7] - mean) / sqrt(var + 1e-5), 1e-3);
+}
+
 /* Ties: a 2x2 window of equal values gives the whole gradient to its first (top-left) entry. */
 static void test_maxpool_ties(void) {
     const float x[16] = {1, 1, 0, 5, 1, 1, 5, 5, 2, 0, 3, 3, 0, 2, 3, 3};
@@ -349,6 +370,26 @@ static void test_gradient_join(void) {
     uakd_net_free(net);
 }
 
+/* Fast normalised fusion by hand: p = (1, 3, -2) (the negative weight is cut to 0). */
+static void test_fuse_values(void) {
+    uakd_net *net = NULL;
+    CHECK_OK(uakd_net_new(1, &net));
+    int ids[3] = {uakd_net_input(net, "a", 1, 1, 1, 0), uakd_net_input(net, "b", 1, 1, 1, 0),
+                  uakd_net_input(net, "c", 1, 1, 1, 0)};
+    int y = uakd_net_fuse(net, "w", 3, ids);
+    CHECK_OK(uakd_net_build(net, 1));
+    if (y < 0) {
+        uakd_net_free(net);
+        return;
+    }
+    float *p = uakd_net_param_find(net, "w")->data;
+    p[0] = 1, p[1] = 3, p[2] = -2;
+    uakd_net_out(net, 0)[0] = 2, uakd_net_out(net, 1)[0] = 4, uakd_net_out(net, 2)[0] = 100;
+    CHECK_OK(uakd_net_forward(net, 1, 1));
+    CHECK_NEAR(uakd_net_out(net, y)[0], (1 * 2 + 3 * 4) / (4 + 1e-4), 1e-6);
+    uakd_net_free(net);
+}
+
 /* Results do not depend on the thread count: every non-conv op with 1 and 2 threads, bitwise. */
 static void test_thread_invariance(void) {
     float *res[2] = {NULL, NULL};
@@ -399,9 +440,11 @@ int main(void) {
     RUN(test_join_cases);
     RUN(test_sample_cases);
     RUN(test_batchnorm_running_stats);
+    RUN(test_batchnorm_offset_data);
     RUN(test_maxpool_ties);
     RUN(test_sample_values);
     RUN(test_gradient_join);
     RUN(test_thread_invariance);
+    RUN(test_fuse_values);
     return TEST_END();
 }

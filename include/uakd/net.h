@@ -20,10 +20,11 @@
  * Memory (sizes from a table computed at build): one allocation for parameters (and BN buffers),
  * one for their gradients (same layout), one activation arena holding every layer's output, its
  * gradient, what the forward saves for the backward (BN/GN statistics, max-pool argmax) and two
- * scratch buffers. The optimizer (uakd/optim.h) owns one more allocation for its state.
+ * scratch buffers (inference builds: no gradients, outputs share buffers by lifetime). The optimizer (uakd/optim.h) owns one more allocation for its state.
  *
  * Running. Write the inputs into uakd_net_out(net, input_id), call uakd_net_forward(net, n,
- * training) with n <= max_batch images, read any layer's output with uakd_net_out. For training:
+ * training) with n <= max_batch images, read any layer's output with uakd_net_out (inference
+ * builds: only inputs, final and kept layers, see uakd_net_keep). For training:
  * write dLoss/dOutput into uakd_net_grad(net, id) of one or more layers (any layers, e.g. head
  * outputs and feature taps) and call uakd_net_backward with those ids.
  *
@@ -125,6 +126,14 @@ int uakd_net_scale(uakd_net *net, const char *name, int in);
  * y = sum_i relu(w_i) x_i / (1e-4 + sum_j relu(w_j)), w a learnable vector named `name`
  * of n values (init 1), see uakd_fuse_forward. */
 int uakd_net_fuse(uakd_net *net, const char *name, int n, const int *ids);
+/* A new layer named `name` applying layer src's operation (conv, batch norm, group norm or
+ * scale, with the same settings) WITH THE SAME PARAMETERS to another input: parameter sharing,
+ * e.g. one detection head run on every FPN level. The input must have src's input channels.
+ * The new layer owns no parameter entries (the table, the initialisation and the trainable
+ * count see src's only; its summary line shows 0 parameters); its backward adds its parameter
+ * gradients to src's (the accumulation rule above). Shared batch norm updates the running
+ * statistics once per use. Returns the new id or -1. */
+int uakd_net_shared(uakd_net *net, const char *name, int in, int src);
 /* Changes a batch/group norm's eps (default 1e-5) and, for batch norm, the running-average
  * momentum (default 0.1; PyTorch convention: new = (1 - m) old + m batch). Returns norm or -1. */
 int uakd_net_set_norm(uakd_net *net, int norm, float eps, float momentum);
