@@ -370,6 +370,24 @@ static void test_gradient_join(void) {
     uakd_net_free(net);
 }
 
+/* Sigmoid and SiLU (vectorised e^x) against double precision over [-100, 100]. */
+static void test_sigmoid_accuracy(void) {
+    enum { M = 4001 };
+    static float x[M], s[M], si[M];
+    for (int i = 0; i < M; i++) x[i] = -100.0f + 0.05f * (float)i;
+    uakd_act_forward(UAKD_ACT_SIGMOID, 0, M, x, s);
+    uakd_act_forward(UAKD_ACT_SILU, 0, M, x, si);
+    double es = 0, esi = 0;
+    for (int i = 0; i < M; i++) {
+        const double ref = 1 / (1 + exp(-(double)x[i]));
+        es = fmax(es, fabs(s[i] - ref) / fmax(ref, 1e-30) * (ref > 1e-30));
+        esi = fmax(esi, fabs(si[i] - x[i] * ref) / fmax(fabs(x[i] * ref), 1e-3));
+    }
+    CHECK_MSG(es < 1e-6, "sigmoid max relative error %g", es);
+    CHECK_MSG(esi < 1e-6, "silu max relative error %g", esi);
+    CHECK(s[0] >= 0 && s[0] < 1e-37 && s[M - 1] == 1.0f);
+}
+
 /* Fast normalised fusion by hand: p = (1, 3, -2) (the negative weight is cut to 0). */
 static void test_fuse_values(void) {
     uakd_net *net = NULL;
@@ -445,6 +463,7 @@ int main(void) {
     RUN(test_sample_values);
     RUN(test_gradient_join);
     RUN(test_thread_invariance);
+    RUN(test_sigmoid_accuracy);
     RUN(test_fuse_values);
     return TEST_END();
 }
