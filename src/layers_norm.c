@@ -102,14 +102,25 @@ void uakd_gn_forward(int n, int c, int hw, int groups, const float *x, const flo
         const float *xp = x + (size_t)ng * len;
         float *yp = y + (size_t)ng * len;
         double s = 0, ss = 0;
-        for (size_t j = 0; j < len; j++) s += xp[j];
+        for (int k = 0; k < cg; k++) {
+            const float *xc = xp + (size_t)k * hw;
+            UAKD_SIMD_SUM(s)
+            for (int j = 0; j < hw; j++) s += xc[j];
+        }
         const double mean = s / (double)len;
-        for (size_t j = 0; j < len; j++) ss += (xp[j] - mean) * (xp[j] - mean);
+        for (int k = 0; k < cg; k++) {
+            const float *xc = xp + (size_t)k * hw;
+            UAKD_SIMD_SUM(ss)
+            for (int j = 0; j < hw; j++) ss += (xc[j] - mean) * (xc[j] - mean);
+        }
         const double invstd = 1.0 / sqrt(ss / (double)len + eps);
         for (int k = 0; k < cg; k++) {
             const int ch = (ng % groups) * cg + k;
             const float a = (float)(gamma[ch] * invstd), b = (float)(beta[ch] - mean * gamma[ch] * invstd);
-            for (int j = 0; j < hw; j++) yp[(size_t)k * hw + j] = a * xp[(size_t)k * hw + j] + b;
+            const float *xc = xp + (size_t)k * hw;
+            float *yc = yp + (size_t)k * hw;
+            UAKD_SIMD
+            for (int j = 0; j < hw; j++) yc[j] = a * xc[j] + b;
         }
         save_mean[ng] = (float)mean;
         save_invstd[ng] = (float)invstd;
@@ -130,20 +141,24 @@ void uakd_gn_backward(int n, int c, int hw, int groups, const float *x, const fl
         double sg = 0, sgx = 0; /* sums of g = gamma dy and g xhat over the group */
         for (int k = 0; k < cg; k++) {
             const double gm = gamma[(ng % groups) * cg + k];
+            const float *xc = xp + (size_t)k * hw, *dyc = dyp + (size_t)k * hw;
+            double s1 = 0, s2 = 0;
+            UAKD_SIMD_SUM(s1, s2)
             for (int j = 0; j < hw; j++) {
-                const size_t o = (size_t)k * hw + j;
-                sg += gm * dyp[o];
-                sgx += gm * dyp[o] * (xp[o] - mu) * is;
+                s1 += dyc[j];
+                s2 += dyc[j] * (xc[j] - mu);
             }
+            sg += gm * s1, sgx += gm * s2 * is;
         }
+        /* dx = is (gamma dy - a - xhat b) = A dy + B x + C per channel */
         const double a = sg / (double)len, b = sgx / (double)len;
         for (int k = 0; k < cg; k++) {
-            const float gm = gamma[(ng % groups) * cg + k];
-            for (int j = 0; j < hw; j++) {
-                const size_t o = (size_t)k * hw + j;
-                const double xhat = (xp[o] - mu) * is;
-                dxp[o] = (float)(is * (gm * dyp[o] - a - xhat * b));
-            }
+            const double gm = gamma[(ng % groups) * cg + k];
+            const float A = (float)(is * gm), B = (float)(-is * is * b), C = (float)(is * (b * is * mu - a));
+            const float *xc = xp + (size_t)k * hw, *dyc = dyp + (size_t)k * hw;
+            float *dxc = dxp + (size_t)k * hw;
+            UAKD_SIMD
+            for (int j = 0; j < hw; j++) dxc[j] = A * dyc[j] + B * xc[j] + C;
         }
     }
     UAKD_PARALLEL_FOR((int64_t)n * c * hw)
@@ -153,10 +168,13 @@ void uakd_gn_backward(int n, int c, int hw, int groups, const float *x, const fl
             const int ng = i * groups + ch / cg;
             const float *xp = x + ((size_t)i * c + ch) * hw, *dyp = dy + ((size_t)i * c + ch) * hw;
             const double mu = mean[ng], is = invstd[ng];
+            double s1 = 0, s2 = 0;
+            UAKD_SIMD_SUM(s1, s2)
             for (int j = 0; j < hw; j++) {
-                sdy += dyp[j];
-                sdyx += dyp[j] * (xp[j] - mu) * is;
+                s1 += dyp[j];
+                s2 += dyp[j] * (xp[j] - mu);
             }
+            sdy += s1, sdyx += s2 * is;
         }
         dgamma[ch] += (float)sdyx;
         dbeta[ch] += (float)sdy;
