@@ -1,7 +1,9 @@
 /* uakd command-line front end: dispatches `uakd <command> [options]` to the command's file
  * (tools/cmd_<name>.c), turns library statuses into exit codes and messages on stderr. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -21,7 +23,21 @@ static void usage(FILE *f) {
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* libgomp reads OMP_WAIT_POLICY once, at start-up. Its default lets idle worker threads spin,
+ * which on a busy two-core machine steals the cores the work needs (measured 8x slower training).
+ * Unless the user chose a policy, restart once with passive waiting. */
+static void prefer_passive_openmp_waiting(char **argv) {
+#ifdef _OPENMP
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv); /* returns only on failure: then carry on spinning */
+#else
+    (void)argv;
+#endif
+}
+
 int main(int argc, char **argv) {
+    prefer_passive_openmp_waiting(argv);
     uakd_cli_init_logging();
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
