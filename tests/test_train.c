@@ -249,11 +249,32 @@ static void test_open_and_evaluate(void) {
     CHECK_FAILS(uakd_model_open(test_tmp("no_such_model"), 1, &info, &m), UAKD_EIO);
 }
 
+/* A training list: training sees 3 images, validation on the same split the other 9. */
+static void test_train_list(void) {
+    uakd_train_config c;
+    tiny_config(&c, test_tmp("train_list"), 2);
+    const char *list = test_tmp("train_list.txt");
+    FILE *f = fopen(list, "w");
+    if (f) fputs("# three images\n0 1\n0 4\n0/7\n", f), fclose(f);
+    c.train_list = list;
+    c.val_split = "train";
+    uakd_train_result r;
+    CHECK_OK(uakd_train_run(&c, &r));
+    CHECK(r.val.targets == 9);
+    c.val_list = list; /* validating on the listed images instead */
+    tiny_config(&c, test_tmp("train_list2"), 2);
+    c.train_list = c.val_list = list;
+    c.val_split = "train";
+    CHECK_OK(uakd_train_run(&c, &r));
+    CHECK(r.val.targets == 3);
+}
+
 int main(void) {
     uakd_set_num_threads(1);
     RUN(test_loss_decreases);
     RUN(test_resume_bit_exact);
     RUN(test_hook);
     RUN(test_open_and_evaluate);
+    RUN(test_train_list);
     return TEST_END();
 }
