@@ -75,8 +75,9 @@ static void fmt_time(double s, char *buf, size_t cap) {
 
 static int on_progress(const uakd_train_progress *p, void *user) {
     progress_state *ps = user;
-    if (p->event && !p->validation && strcmp(p->event, "checkpoint written")) {
+    if (p->event && strcmp(p->event, "checkpoint written")) { /* e.g. "resumed from step N" */
         fprintf(stderr, "%s%s\n", ps->tty ? "\r\033[K" : "", p->event);
+        return 0;
     }
     if (p->step % ps->every == 0 || p->step == p->total) {
         char eta[32];
