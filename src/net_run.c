@@ -26,6 +26,16 @@ static void add_into(float *dst, const float *src, size_t count) {
     for (int64_t i = 0; i < m; i++) dst[i] += src[i];
 }
 
+#define WSUM_EPS 1e-4
+
+/* Fusion coefficients c_i = w_i / (sum w + eps), w = relu(p); returns the denominator. */
+static double wsum_coefs(const net_layer *l, const float *p, double *coef) {
+    double sum = WSUM_EPS;
+    for (int i = 0; i < l->n_in; i++) sum += p[i] > 0 ? p[i] : 0;
+    for (int i = 0; i < l->n_in; i++) coef[i] = (p[i] > 0 ? p[i] : 0) / sum;
+    return sum;
+}
+
 static uakd_status forward_layer(uakd_net *net, net_layer *l, int n, int training) {
     const size_t cnt = (size_t)n * per_image(l);
     float *y = net->arena + l->out;
@@ -91,6 +101,17 @@ static uakd_status forward_layer(uakd_net *net, net_layer *l, int n, int trainin
         const int64_t m = (int64_t)cnt;
         UAKD_PARALLEL_FOR(m)
         for (int64_t i = 0; i < m; i++) y[i] = s * x[i];
+        break;
+    }
+    case UAKD_LAYER_WSUM: {
+        double coef[64]; /* the builder allows at most 64 inputs */
+        wsum_coefs(l, pdata(net, l, 0), coef);
+        const int64_t m = (int64_t)cnt;
+        for (int k = 0; k < l->n_in; k++) {
+            const float *xk = out_of(net, l->in[k]), ck = (float)coef[k];
+            UAKD_PARALLEL_FOR(m)
+            for (int64_t i = 0; i < m; i++) y[i] = (k ? y[i] : 0.0f) + ck * xk[i];
+        }
         break;
     }
     }
@@ -219,6 +240,28 @@ static uakd_status backward_layer(uakd_net *net, net_layer *l, int n) {
             for (size_t i = 0; i < cnt; i++) t[i] = s * dy[i];
             commit(net, in0, 0, n);
         }
+        break;
+    }
+    case UAKD_LAYER_WSUM: {
+        /* dx_k = c_k dy; with g_k = sum dy x_k: dp_k = [p_k > 0] (g_k - sum_j c_j g_j) / S */
+        double coef[64], g[64], cg = 0;
+        const float *p = pdata(net, l, 0);
+        const double sum = wsum_coefs(l, p, coef);
+        for (int k = 0; k < l->n_in; k++) {
+            const int j = l->in[k];
+            const float *xk = out_of(net, j);
+            double acc = 0;
+            for (size_t i = 0; i < cnt; i++) acc += (double)dy[i] * xk[i];
+            g[k] = acc, cg += coef[k] * acc;
+            if (wants(net, l, k)) {
+                float *t = target(net, j, 0);
+                const float ck = (float)coef[k];
+                for (size_t i = 0; i < cnt; i++) t[i] = ck * dy[i];
+                commit(net, j, 0, n);
+            }
+        }
+        for (int k = 0; k < l->n_in; k++)
+            if (p[k] > 0) pgrad(net, l, 0)[k] += (float)((g[k] - cg) / sum);
         break;
     }
     }

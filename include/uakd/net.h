@@ -14,15 +14,17 @@
  *
  * Parameters are named like PyTorch state_dict keys: a layer named P owns P.weight, P.bias
  * (conv: weight (O, I/groups, K, K), bias (O) when asked; batch/group norm: weight, bias (C), and
- * batch norm's running_mean, running_var (C) buffers); a scale layer named P owns the scalar P.
+ * batch norm's running_mean, running_var (C) buffers); a scale layer named P owns the scalar P,
+ * a wsum layer named P the vector P of its fusion weights.
  *
  * Memory (sizes from a table computed at build): one allocation for parameters (and BN buffers),
  * one for their gradients (same layout), one activation arena holding every layer's output, its
  * gradient, what the forward saves for the backward (BN/GN statistics, max-pool argmax) and two
- * scratch buffers. The optimizer (uakd/optim.h) owns one more allocation for its state.
+ * scratch buffers (inference builds: no gradients, outputs share buffers by lifetime). The optimizer (uakd/optim.h) owns one more allocation for its state.
  *
  * Running. Write the inputs into uakd_net_out(net, input_id), call uakd_net_forward(net, n,
- * training) with n <= max_batch images, read any layer's output with uakd_net_out. For training:
+ * training) with n <= max_batch images, read any layer's output with uakd_net_out (inference
+ * builds: only inputs, final and kept layers, see uakd_net_keep). For training:
  * write dLoss/dOutput into uakd_net_grad(net, id) of one or more layers (any layers, e.g. head
  * outputs and feature taps) and call uakd_net_backward with those ids.
  *
@@ -58,6 +60,7 @@ typedef enum uakd_layer_kind {
     UAKD_LAYER_CMUL,
     UAKD_LAYER_SAMPLE,
     UAKD_LAYER_SCALE,
+    UAKD_LAYER_WSUM,
 } uakd_layer_kind;
 
 /* Parameter flags. */
@@ -127,6 +130,9 @@ int uakd_net_scale(uakd_net *net, const char *name, int in);
  * gradients to src's (the accumulation rule above). Shared batch norm updates the running
  * statistics once per use. Returns the new id or -1. */
 int uakd_net_shared(uakd_net *net, const char *name, int in, int src);
+/* Fast normalised fusion (BiFPN): y = sum_i w_i x_i / (sum_j w_j + 1e-4), w = relu(p), over n
+ * layers of one shape, with a learnable vector p (n values, init 1) named `name`. */
+int uakd_net_wsum(uakd_net *net, const char *name, int n, const int *ids);
 /* Changes a batch/group norm's eps (default 1e-5) and, for batch norm, the running-average
  * momentum (default 0.1; PyTorch convention: new = (1 - m) old + m batch). Returns norm or -1. */
 int uakd_net_set_norm(uakd_net *net, int norm, float eps, float momentum);
