@@ -19,8 +19,8 @@
  *   checkpoint_extra.safetensors  the hook's extra network and its optimizer, when it has one
  *   model.safetensors    the final weights (uakd_wdrnet_save)
  * A resumed run (resume = 1) continues from checkpoint.safetensors and gives bit-identical
- * weights to an uninterrupted run with the same settings (and compute threads); log lines after the checkpoint's step
- * are dropped first.
+ * weights to an uninterrupted run with the same settings and compute threads; log lines after
+ * the checkpoint's step are dropped first.
  *
  * Validation (every val_every steps and at the end): ADD(-S) at 0.05/0.1/0.2 d on up to val_max
  * instances of val_split, test crops from the ground-truth box (uakd/infer.h). */
