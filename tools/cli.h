@@ -35,5 +35,6 @@ int uakd_cmd_synth(int argc, char **argv);
 int uakd_cmd_pnp(int argc, char **argv);
 int uakd_cmd_netinfo(int argc, char **argv);
 int uakd_cmd_convert(int argc, char **argv);
+int uakd_cmd_fit_demo(int argc, char **argv);
 
 #endif

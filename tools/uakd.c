@@ -12,6 +12,7 @@ static const uakd_cli_command commands[] = {
     {"pnp", "pose from 3D-2D correspondences (JSON in, JSON out)", uakd_cmd_pnp},
     {"convert", "convert darknet .weights into safetensors for a network description", uakd_cmd_convert},
     {"netinfo", "check a network description and print its layers, parameters and FLOPs", uakd_cmd_netinfo},
+    {"fit-demo", "train a small keypoint network on generated images (engine demo)", uakd_cmd_fit_demo},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,2 @@
+build-noomp/src/rng.o: src/rng.c include/uakd/rng.h
+include/uakd/rng.h:

@@ -1,0 +1,2 @@
+build-noomp/src/version.o: src/version.c include/uakd/version.h
+include/uakd/version.h:

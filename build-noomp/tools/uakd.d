@@ -1,0 +1,3 @@
+build-noomp/tools/uakd.o: tools/uakd.c tools/cli.h include/uakd/status.h
+tools/cli.h:
+include/uakd/status.h:
