@@ -79,6 +79,16 @@ struct uakd_distill {
 };
 
 const uakd_train_hook *uakd_distill_hook(uakd_distill *d) { return &d->hook; }
+
+float uakd_distill_teacher_mass(const uakd_distill_config *cfg, float u, float c) {
+    if (is_adlp(cfg->method)) return c;
+    if (cfg->method == UAKD_DISTILL_PFKD) return 1.0f;
+    return uakd_kd_teacher_mass((float)cfg->lambda, u, c);
+}
+
+const float *uakd_distill_plan(const uakd_distill *d, int image, int keypoint, int *n, int *m) {
+    return is_adlp(d->cfg.method) || d->cfg.method == UAKD_DISTILL_STUDENT ? NULL : uakd_kd_plan(d->kd, image, keypoint, n, m);
+}
 uakd_net *uakd_distill_adapter(const uakd_distill *d) { return d->adapter; }
 
 void uakd_distill_take_stats(uakd_distill *d, uakd_distill_stats *s) {
@@ -225,10 +235,7 @@ static uakd_status gather(uakd_distill *d, const uakd_train_hook_ctx *ctx, uakd_
         for (int k = 0; k < 8; k++) {
             const float u = tp->u[j * 8 + k], c = (float)tp->cells[j].conf;
             usum += u;
-            float b = uakd_kd_teacher_mass((float)d->cfg.lambda, u, c);
-            if (is_adlp(d->cfg.method)) b = c;
-            if (d->cfg.method == UAKD_DISTILL_PFKD) b = 1.0f;
-            d->tmass[j * 8 + k] = b;
+            d->tmass[j * 8 + k] = uakd_distill_teacher_mass(&d->cfg, u, c);
         }
     d->stats.steps++;
     d->stats.teacher_cells += (double)tp->total / ctx->n;

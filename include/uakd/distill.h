@@ -140,6 +140,22 @@ void uakd_teacher_preds_free(uakd_teacher_preds *p);
 uakd_status uakd_teachers_predict(uakd_teachers *t, const float *images, int n, const int *cls, double tau2,
                                   uakd_teacher_preds *out);
 
+/* The uncertainty of a dataset split: the teachers on the test crop (ground-truth box, no
+ * augmentation) of every instance of the objects obj_ids (class c = obj_ids[c]) at least
+ * min_visib visible, up to max_images crops (0: all); s2 gets the variances of every selected
+ * teacher cell, [cells][8] (corner k at 8j + k). `auto` tau^2 is their median
+ * (uakd_unc_auto_tau2). */
+typedef struct uakd_unc_scan {
+    long images;  /* crops run */
+    long missing; /* crops without any selected teacher cell */
+    long cells;   /* teacher cells */
+    float *s2;    /* [cells][8] */
+} uakd_unc_scan;
+
+uakd_status uakd_teachers_scan(uakd_teachers *t, const char *root, const char *split, const int *obj_ids, int num_obj,
+                               double min_visib, long max_images, uakd_unc_scan *out);
+void uakd_unc_scan_free(uakd_unc_scan *s);
+
 /* ---- the distillation hook ---- */
 
 typedef struct uakd_distill uakd_distill;
@@ -150,6 +166,12 @@ typedef struct uakd_distill uakd_distill;
 uakd_status uakd_distill_new(const uakd_distill_config *cfg, const char *ensemble_dir,
                              const uakd_wdrnet_config *student, uakd_distill **out);
 void uakd_distill_free(uakd_distill *d);
+/* The teacher mass of a prediction with uncertainty u and ensemble confidence c under cfg's
+ * method (the table at the top). */
+float uakd_distill_teacher_mass(const uakd_distill_config *cfg, float u, float c);
+/* The plan of image b and corner k from the hook's last step (NULL when that image had no student
+ * or no teacher prediction, or the method has none); see uakd_kd_plan. */
+const float *uakd_distill_plan(const uakd_distill *d, int image, int keypoint, int *n, int *m);
 /* The hook to put in uakd_train_config.hook (valid while d lives). */
 const uakd_train_hook *uakd_distill_hook(uakd_distill *d);
 /* The adapter net (NULL when identity). */
