@@ -86,6 +86,8 @@ float uakd_distill_teacher_mass(const uakd_distill_config *cfg, float u, float c
     return uakd_kd_teacher_mass((float)cfg->lambda, u, c);
 }
 
+const uakd_teacher_preds *uakd_distill_teacher_preds(const uakd_distill *d) { return &d->tp; }
+
 const float *uakd_distill_plan(const uakd_distill *d, int image, int keypoint, int *n, int *m) {
     return is_adlp(d->cfg.method) || d->cfg.method == UAKD_DISTILL_STUDENT ? NULL : uakd_kd_plan(d->kd, image, keypoint, n, m);
 }

@@ -37,12 +37,13 @@ static int same_levels(const uakd_wdr_levels *a, const uakd_wdr_levels *b) {
 }
 
 static uakd_status open_members(uakd_teachers *t, const char *dir, const uakd_ensemble_info *info) {
+    for (int e = 0; e < info->members; e++)
+        if (!info->m[e].finished)
+            return uakd_fail(UAKD_EINVAL, "ensemble %s: member %d is not finished (no model.safetensors in member_%d); "
+                                          "run `uakd ensemble` again to finish it", dir, e, e);
     for (int e = 0; e < info->members; e++) {
         char md[4096];
         UAKD_TRY(uakd_ensemble_member_dir(dir, e, md, sizeof md));
-        if (!info->m[e].finished)
-            return uakd_fail(UAKD_EINVAL, "ensemble %s: member %d is not finished (no %s/model.safetensors); run "
-                                          "`uakd ensemble` again to finish it", dir, e, md);
         uakd_model_info mi;
         UAKD_TRY(uakd_model_open(md, t->max_batch, &mi, &t->m[e]));
         t->E = e + 1;

@@ -172,6 +172,8 @@ float uakd_distill_teacher_mass(const uakd_distill_config *cfg, float u, float c
 /* The plan of image b and corner k from the hook's last step (NULL when that image had no student
  * or no teacher prediction, or the method has none); see uakd_kd_plan. */
 const float *uakd_distill_plan(const uakd_distill *d, int image, int keypoint, int *n, int *m);
+/* The teacher predictions of the hook's last step. */
+const uakd_teacher_preds *uakd_distill_teacher_preds(const uakd_distill *d);
 /* The hook to put in uakd_train_config.hook (valid while d lives). */
 const uakd_train_hook *uakd_distill_hook(uakd_distill *d);
 /* The adapter net (NULL when identity). */
