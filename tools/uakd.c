@@ -17,6 +17,7 @@ static const uakd_cli_command commands[] = {
     {"predict", "pose of an object in one image from a trained WDRNet (JSON and an overlay)", uakd_cmd_predict},
     {"ensemble", "train a teacher ensemble (members differing only in seed), resumable", uakd_cmd_ensemble},
     {"distill", "train a compact student from a teacher ensemble (UAKD, PFKD and baselines)", uakd_cmd_distill},
+    {"ablate", "compare distillation methods over student seeds (table, JSON, chart)", uakd_cmd_ablate},
     {"fit-demo", "train a small keypoint network on generated images (engine demo)", uakd_cmd_fit_demo},
 };
 
