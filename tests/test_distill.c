@@ -481,6 +481,9 @@ static void test_scan(void) {
     CHECK_OK(uakd_teachers_open(g_ens, 4, -1, &t));
     if (!t) return;
     CHECK(uakd_teachers_count(t) == 2 && uakd_teachers_feat_member(t) == 0);
+    uakd_ensemble_info info;
+    CHECK_OK(uakd_ensemble_read(g_ens, &info));
+    CHECK(!strcmp(info.architecture, "darknet-tiny-h width 16 tower 1 input 64"));
     const int obj = 1;
     uakd_unc_scan s;
     CHECK_OK(uakd_teachers_scan(t, g_ds, "train", &obj, 1, 0.1, 6, &s));
