@@ -8,16 +8,20 @@
  *         units [1x1 c/2, 3x3 c] + skip (40.58 M parameters).
  * A training step is forward (training BN), loss 0.5 mean(y^2) on the last map, backward and
  * AdamW (lr 1e-3, wd 1e-4); inference is a forward with running statistics at batch 1.
- * Runs uakd and the peer alternately, config by config, and prints the median times, their ratio
+ * The peer runs as a child process; uakd and PyTorch steps alternate one by one (so both see the
+ * same machine load), and the program prints the median times, their ratio
  * (peer / uakd: > 1 means uakd is faster) and uakd's GFLOP/s (a training step counted as 3x the
  * forward convolution FLOPs) next to the machine's FMA peak (about 180 GFLOP/s on 2 AVX2 cores).
  *
+ * OMP_WAIT_POLICY defaults to passive here (set it to override).
  * usage: bench_train [--quick] [--no-peer] [config ...]   configs: tiny128 tiny256 d53 infer-tiny
  *        infer-d53 (default: all). Run from the repository root (the peer is bench/train_peer.py). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "uakd/backend.h"
 #include "uakd/net.h"
@@ -81,8 +85,51 @@ typedef struct config {
     int size, batch, steps, train;
 } config;
 
-/* Median milliseconds of `steps` steps after warm-up; *gflop = FLOPs of one step. */
-static int run_uakd(const config *c, double *median, double *gflop, long long *params) {
+/* The PyTorch peer as a child process driven line by line over two pipes. */
+typedef struct peer {
+    pid_t pid;
+    FILE *to, *from;
+} peer;
+
+static int peer_start(peer *p, const config *c) {
+    int in[2], out[2];
+    char size[16], batch[16];
+    snprintf(size, sizeof size, "%d", c->size);
+    snprintf(batch, sizeof batch, "%d", c->batch);
+    if (pipe(in) || pipe(out)) return 1;
+    p->pid = fork();
+    if (p->pid < 0) return 1;
+    if (p->pid == 0) {
+        dup2(in[0], 0), dup2(out[1], 1);
+        close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+        execl("/usr/bin/python3", "python3", "bench/train_peer.py", c->net, size, batch, c->train ? "train" : "infer",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]), close(out[1]);
+    p->to = fdopen(in[1], "w"), p->from = fdopen(out[0], "r");
+    char line[64];
+    return !p->to || !p->from || !fgets(line, sizeof line, p->from) || strncmp(line, "ready", 5);
+}
+
+/* One peer step; its milliseconds, or -1 when the peer is gone. */
+static double peer_step(peer *p) {
+    char line[64];
+    double ms;
+    if (fputs("step\n", p->to) < 0 || fflush(p->to)) return -1;
+    if (!fgets(line, sizeof line, p->from) || sscanf(line, "ms %lf", &ms) != 1) return -1;
+    return ms;
+}
+
+static void peer_stop(peer *p) {
+    if (p->to) fputs("quit\n", p->to), fclose(p->to);
+    if (p->from) fclose(p->from);
+    if (p->pid > 0) waitpid(p->pid, NULL, 0);
+}
+
+/* Median milliseconds of `steps` steps after warm-up, each followed by one peer step when pp is
+ * not NULL (*peer_ms: the peer's median, -1 without); *gflop = FLOPs of one step. */
+static int run_uakd(const config *c, peer *pp, double *median, double *peer_ms, double *gflop, long long *params) {
     uakd_net *net = NULL;
     if (uakd_net_new(c->batch, &net) != UAKD_OK) return 1;
     const int out = strcmp(c->net, "tiny") ? darknet53(net, c->size) : darknet_tiny(net, c->size);
@@ -107,7 +154,7 @@ static int run_uakd(const config *c, double *median, double *gflop, long long *p
     *gflop = flops * c->batch * (c->train ? 3 : 1) * 1e-9;
     *params = (long long)uakd_net_trainable_count(net);
     const int warm = strcmp(c->net, "tiny") ? 1 : 2;
-    double *t = malloc(sizeof(double) * (c->steps + warm));
+    double *t = malloc(sizeof(double) * (c->steps + warm)), *pt = malloc(sizeof(double) * (c->steps + warm));
     const size_t ny = (size_t)c->batch * uakd_net_shape(net, out, NULL, NULL, NULL);
     int rc = 0;
     for (int s = 0; s < c->steps + warm && !rc; s++) {
@@ -124,40 +171,34 @@ static int run_uakd(const config *c, double *median, double *gflop, long long *p
             rc |= uakd_net_forward(net, c->batch, 0) != UAKD_OK;
         }
         t[s] = now() - t0;
+        pt[s] = pp ? peer_step(pp) : -1;
     }
     if (rc) fprintf(stderr, "bench_train: %s\n", uakd_last_error());
     qsort(t + warm, (size_t)c->steps, sizeof(double), cmp_double);
     *median = 1e3 * t[warm + c->steps / 2];
-    free(t);
+    qsort(pt + warm, (size_t)c->steps, sizeof(double), cmp_double);
+    *peer_ms = pt[warm] < 0 ? -1 : pt[warm + c->steps / 2];
+    free(t), free(pt);
     uakd_optim_free(opt);
     uakd_net_free(net);
     return rc;
 }
 
-static double run_peer(const config *c) {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 bench/train_peer.py %s %d %d %d %s 2>/dev/null", c->net, c->size,
-             c->batch, c->steps, c->train ? "train" : "infer");
-    FILE *p = popen(cmd, "r");
-    double ms = -1;
-    if (p) {
-        char line[256];
-        while (fgets(line, sizeof line, p))
-            if (sscanf(line, "peer_ms %lf", &ms) == 1) break;
-        pclose(p);
-    }
-    return ms;
-}
-
 int main(int argc, char **argv) {
+    /* Both processes sleep while the other one runs: idle OpenMP threads must not spin (libgomp
+     * reads the policy when it loads, hence the re-exec). */
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        execv("/proc/self/exe", argv);
+    }
     config all[] = {{"tiny128", "tiny", 128, 8, 10, 1},   {"tiny256", "tiny", 256, 8, 10, 1},
                     {"d53", "d53", 256, 8, 3, 1},         {"infer-tiny", "tiny", 256, 1, 20, 0},
                     {"infer-d53", "d53", 256, 1, 5, 0}};
     const int n_all = (int)(sizeof all / sizeof all[0]);
-    int quick = 0, peer = 1, chosen = 0;
+    int quick = 0, use_peer = 1, chosen = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = 1;
-        else if (!strcmp(argv[i], "--no-peer")) peer = 0;
+        else if (!strcmp(argv[i], "--no-peer")) use_peer = 0;
         else chosen = 1;
     }
     uakd_set_backend(UAKD_BACKEND_FAST);
@@ -170,10 +211,17 @@ int main(int argc, char **argv) {
         for (int i = 1; i < argc; i++) want |= !strcmp(argv[i], c.name);
         if (!want) continue;
         if (quick) c.steps = c.steps > 3 ? 3 : c.steps;
-        double ms, gflop;
+        double ms, pm, gflop;
         long long params;
-        if (run_uakd(&c, &ms, &gflop, &params)) return 1;
-        const double pm = peer ? run_peer(&c) : -1;
+        peer p = {0, NULL, NULL};
+        if (use_peer && peer_start(&p, &c)) {
+            fprintf(stderr, "bench_train: cannot start /usr/bin/python3 bench/train_peer.py (run from the repository root)\n");
+            peer_stop(&p);
+            return 1;
+        }
+        const int rc = run_uakd(&c, use_peer ? &p : NULL, &ms, &pm, &gflop, &params);
+        peer_stop(&p);
+        if (rc) return 1;
         printf("%-11s %-6s %6d %5d %6d %12.1f %12.1f %8.2f %9.1f  (%.2f M params, %.1f GFLOP/step)\n", c.name, c.net,
                c.size, c.batch, c.steps, ms, pm, pm > 0 ? pm / ms : 0.0, gflop / (ms * 1e-3), params * 1e-6, gflop);
         fflush(stdout);

@@ -3,9 +3,9 @@
 DarkNet-53-like teacher), one training step = forward, loss 0.5 * mean(y^2) on the last map,
 backward, AdamW (lr 1e-3, wd 1e-4); or an inference forward. torch.set_num_threads(2).
 
-usage: train_peer.py tiny|d53 SIZE BATCH STEPS train|infer
-prints: peer_ms <median> <min> <steps>"""
-import statistics
+usage: train_peer.py tiny|d53 SIZE BATCH train|infer
+Prints "ready", then for every line "step" on stdin runs one step and prints "ms <milliseconds>"
+(the benchmark alternates its own steps with these); stops at "quit" or end of input."""
 import sys
 import time
 
@@ -70,15 +70,17 @@ class D53(nn.Module):
 
 
 def main():
-    name, size, batch, steps, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    name, size, batch, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     torch.manual_seed(0)
     net = Tiny() if name == "tiny" else D53()
     x = torch.randn(batch, 3, size, size)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-4)
-    times = []
     if mode == "infer":
         net.eval()
-    for it in range(steps + (2 if name == "tiny" else 1)):
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() != "step":
+            break
         t0 = time.perf_counter()
         if mode == "train":
             opt.zero_grad()
@@ -89,9 +91,7 @@ def main():
         else:
             with torch.no_grad():
                 net(x)
-        times.append(time.perf_counter() - t0)
-    times = times[-steps:]
-    print("peer_ms %.3f %.3f %d" % (1e3 * statistics.median(times), 1e3 * min(times), steps))
+        print("ms %.3f" % (1e3 * (time.perf_counter() - t0)), flush=True)
 
 
 if __name__ == "__main__":

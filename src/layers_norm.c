@@ -4,7 +4,8 @@
  * of C/G channels over H, W): xhat = (x - mean_S) invstd_S, invstd = 1/sqrt(var_S + eps) with the
  * biased variance, then y = gamma_c xhat + beta_c. The backward of the normalisation with batch
  * statistics is dx = invstd (g - mean_S(g) - xhat mean_S(g xhat)) with g = gamma_c dy; with fixed
- * statistics (BN inference) it is dx = invstd g. Sums are in double, two-pass for the variance. */
+ * statistics (BN inference) it is dx = invstd g. Sums are in double (BN: one pass of shifted
+ * sums; GN: two passes). */
 #include <math.h>
 
 #include "layers_omp.h"
@@ -16,21 +17,20 @@ void uakd_bn_forward_train(int n, int c, int hw, const float *x, const float *ga
     const double m = (double)n * hw;
     UAKD_PARALLEL_FOR((int64_t)n * c * hw)
     for (int ch = 0; ch < c; ch++) {
+        /* one pass of shifted sums (shift = the channel's first value) in double:
+         * mean = k + s/m, var = (ss - s^2/m)/m without cancellation trouble for float data */
+        const double k = x[(size_t)ch * hw];
         double s = 0, ss = 0;
         for (int i = 0; i < n; i++) {
             const float *xp = x + ((size_t)i * c + ch) * hw;
-            UAKD_SIMD_SUM(s)
-            for (int j = 0; j < hw; j++) s += xp[j];
-        }
-        const double mean = s / m;
-        for (int i = 0; i < n; i++) {
-            const float *xp = x + ((size_t)i * c + ch) * hw;
-            UAKD_SIMD_SUM(ss)
+            UAKD_SIMD_SUM(s, ss)
             for (int j = 0; j < hw; j++) {
-                double d = xp[j] - mean;
-                ss += d * d;
+                const double d = xp[j] - k;
+                s += d, ss += d * d;
             }
         }
+        const double mean = k + s / m;
+        ss = fmax(ss - s * s / m, 0.0);
         const double var = ss / m, invstd = 1.0 / sqrt(var + eps);
         const float a = (float)(gamma[ch] * invstd), b = (float)(beta[ch] - mean * gamma[ch] * invstd);
         for (int i = 0; i < n; i++) {

@@ -15,19 +15,21 @@
 int uakd_pool_out_h(const uakd_pool_desc *d) { return (d->h + 2 * d->pad - d->k) / d->stride + 1; }
 int uakd_pool_out_w(const uakd_pool_desc *d) { return (d->w + 2 * d->pad - d->k) / d->stride + 1; }
 
-/* The common 2x2 stride-2 unpadded window without bounds checks (same tie rule). */
+/* The common 2x2 stride-2 unpadded window, branch-free: the pairs (top-left, top-right) and
+ * (bottom-left, bottom-right) are reduced with strict comparisons, then the top pair wins ties,
+ * which is the same first-maximum rule. */
 static void maxpool2(const float *xp, int w, int ho, int wo, float *yp, int32_t *ap) {
     for (int i = 0; i < ho; i++) {
         const float *r0 = xp + (size_t)(2 * i) * w, *r1 = r0 + w;
         for (int j = 0; j < wo; j++) {
             const int32_t base = 2 * i * w + 2 * j;
-            float best = r0[2 * j];
-            int32_t arg = base;
-            if (r0[2 * j + 1] > best) best = r0[2 * j + 1], arg = base + 1;
-            if (r1[2 * j] > best) best = r1[2 * j], arg = base + w;
-            if (r1[2 * j + 1] > best) best = r1[2 * j + 1], arg = base + w + 1;
-            yp[i * wo + j] = best;
-            if (ap) ap[i * wo + j] = arg;
+            const float a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
+            const int tb = b > a, td = d > c;
+            const float top = tb ? b : a, bot = td ? d : c;
+            const int32_t itop = base + tb, ibot = base + w + td;
+            const int tbot = bot > top;
+            yp[i * wo + j] = tbot ? bot : top;
+            if (ap) ap[i * wo + j] = tbot ? ibot : itop;
         }
     }
 }

@@ -11,7 +11,8 @@
 #include "uakd/conv.h"
 
 static const char *kind_names[] = {"input", "conv",   "batchnorm", "groupnorm", "act",    "maxpool", "upsample2",
-                                   "add",   "concat", "gap",       "cmul",      "sample", "scale"};
+                                   "add",   "concat", "gap",       "cmul",      "sample", "scale",
+                                   "fuse"};
 
 uakd_status uakd_net_new(int max_batch, uakd_net **out) {
     *out = NULL;
@@ -320,6 +321,22 @@ int uakd_net_scale(uakd_net *net, const char *name, int in) {
     return net->error ? -1 : id_of(net, l);
 }
 
+int uakd_net_fuse(uakd_net *net, const char *name, int n, const int *ids) {
+    if (net->error || need_name(net, name, "fuse")) return -1;
+    if (n < 2 || n > UAKD_FUSE_MAX) return fail(net, UAKD_EINVAL, "fuse '%s': %d inputs, need 2..%d", name, n, UAKD_FUSE_MAX);
+    net_layer *l = same_shape(net, UAKD_LAYER_FUSE, name, n, ids);
+    if (!l) return -1;
+    for (int i = 1; i < n; i++) {
+        const net_layer *y = &net->layers[ids[i]];
+        if (y->c != l->c || y->h != l->h || y->w != l->w)
+            return fail(net, UAKD_EINVAL, "fuse '%s': input %d is %dx%dx%d, the first is %dx%dx%d", name, i, y->c, y->h,
+                        y->w, l->c, l->h, l->w);
+    }
+    l->eps = 1e-4f;
+    add_param(net, l, NULL, 1, &n, UAKD_PARAM_NO_DECAY);
+    return net->error ? -1 : id_of(net, l);
+}
+
 /* ---- layout ---- */
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -450,7 +467,8 @@ uakd_status uakd_net_init(uakd_net *net, uakd_rng *rng) {
                     else p->data[t] = (float)uakd_rng_range(rng, -b, b);
                 }
             } else {
-                const float v = (!strcmp(suffix, "bias") || !strcmp(suffix, "running_mean")) ? 0.0f : 1.0f;
+                const int norm = l->kind == UAKD_LAYER_BATCHNORM || l->kind == UAKD_LAYER_GROUPNORM;
+                const float v = norm && (!strcmp(suffix, "bias") || !strcmp(suffix, "running_mean")) ? 0.0f : 1.0f;
                 for (int64_t t = 0; t < p->count; t++) p->data[t] = v;
             }
         }
@@ -494,6 +512,7 @@ static double layer_flops(const uakd_net *net, const net_layer *l) {
     if (l->kind == UAKD_LAYER_SAMPLE) return 8.0 * out;
     if (l->kind == UAKD_LAYER_BATCHNORM || l->kind == UAKD_LAYER_GROUPNORM) return 2.0 * out;
     if (l->kind == UAKD_LAYER_INPUT || l->kind == UAKD_LAYER_CONCAT || l->kind == UAKD_LAYER_UPSAMPLE2) return 0;
+    if (l->kind == UAKD_LAYER_FUSE) return 2.0 * out * l->n_in;
     return out;
 }
 

@@ -93,6 +93,12 @@ static uakd_status forward_layer(uakd_net *net, net_layer *l, int n, int trainin
         for (int64_t i = 0; i < m; i++) y[i] = s * x[i];
         break;
     }
+    case UAKD_LAYER_FUSE: {
+        const float *xs[UAKD_FUSE_MAX];
+        for (int j = 0; j < l->n_in; j++) xs[j] = out_of(net, l->in[j]);
+        uakd_fuse_forward(l->n_in, (int64_t)cnt, xs, pdata(net, l, 0), l->eps, y);
+        break;
+    }
     }
     return UAKD_OK;
 }
@@ -218,6 +224,17 @@ static uakd_status backward_layer(uakd_net *net, net_layer *l, int n) {
             float *t = target(net, in0, 0);
             for (size_t i = 0; i < cnt; i++) t[i] = s * dy[i];
             commit(net, in0, 0, n);
+        }
+        break;
+    }
+    case UAKD_LAYER_FUSE: {
+        const float *xs[UAKD_FUSE_MAX];
+        for (int k = 0; k < l->n_in; k++) xs[k] = out_of(net, l->in[k]);
+        uakd_fuse_backward_weights(l->n_in, (int64_t)cnt, xs, y, pdata(net, l, 0), l->eps, dy, pgrad(net, l, 0));
+        for (int k = 0; k < l->n_in; k++) {
+            if (!wants(net, l, k)) continue;
+            uakd_fuse_backward_data(l->n_in, k, (int64_t)cnt, pdata(net, l, 0), l->eps, dy, target(net, l->in[k], 0));
+            commit(net, l->in[k], 0, n);
         }
         break;
     }

@@ -1,6 +1,7 @@
 /* AdamW and SGD (Nesterov) updates, global gradient-norm clipping and learning-rate schedules;
- * the formulas are in uakd/optim.h. Updates run in double per element and store float, looping
- * over the parameter table so buffers and decay exclusions are honoured per tensor. */
+ * the formulas are in uakd/optim.h. AdamW runs in float like PyTorch (blocks in parallel), SGD in
+ * double per element; both loop over the parameter table so buffers and decay exclusions are
+ * honoured per tensor. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,16 +63,29 @@ float *uakd_optim_state(const uakd_optim *opt, int64_t *count) {
 int64_t uakd_optim_steps(const uakd_optim *opt) { return opt->steps; }
 void uakd_optim_set_steps(uakd_optim *opt, int64_t steps) { opt->steps = steps; }
 
+/* One block of AdamW in float, in PyTorch's order of operations. */
+static void adamw_block(int n, float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                        float decay, const float b[4], float step, float sbc2, float eps) {
+    for (int i = 0; i < n; i++) {
+        const float mi = b[0] * m[i] + b[1] * g[i], vi = b[2] * v[i] + b[3] * g[i] * g[i];
+        m[i] = mi, v[i] = vi;
+        p[i] = p[i] * decay - step * mi / (sqrtf(vi) / sbc2 + eps);
+    }
+}
+
 static void adamw(const uakd_optim_config *c, int64_t cnt, float *p, const float *g, float *m, float *v, double lr,
                   double wd, int64_t t) {
     const double bc1 = 1 - pow(c->beta1, (double)t), bc2 = 1 - pow(c->beta2, (double)t);
-    const double step = lr / bc1, sbc2 = sqrt(bc2), b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    const float decay = (float)(1 - lr * wd), step = (float)(lr / bc1), sbc2 = (float)sqrt(bc2);
+    /* betas and 1 - betas rounded from double, as PyTorch's scalar arguments are */
+    const float beta[4] = {(float)c->beta1, (float)(1 - c->beta1), (float)c->beta2, (float)(1 - c->beta2)};
+    const float eps = (float)c->eps;
+    const int64_t blocks = (cnt + UAKD_BLOCK - 1) / UAKD_BLOCK;
     UAKD_PARALLEL_FOR(cnt)
-    for (int64_t i = 0; i < cnt; i++) {
-        double pi = p[i] * (1 - lr * wd);
-        const double mi = b1 * m[i] + (1 - b1) * g[i], vi = b2 * v[i] + (1 - b2) * (double)g[i] * g[i];
-        m[i] = (float)mi, v[i] = (float)vi;
-        p[i] = (float)(pi - step * m[i] / (sqrt(v[i]) / sbc2 + eps));
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t at = b * UAKD_BLOCK;
+        const int n = (int)(cnt - at < UAKD_BLOCK ? cnt - at : UAKD_BLOCK);
+        adamw_block(n, p + at, g + at, m + at, v + at, decay, beta, step, sbc2, eps);
     }
 }
 

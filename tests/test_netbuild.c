@@ -159,14 +159,18 @@ static double shared_loss(uakd_net *net, int y1, int y2) {
 
 static void test_shared_parameters(void) {
     uakd_net *net;
+    /* refusals: an input has nothing to share; the input must have the source's channels */
     CHECK_OK(uakd_net_new(1, &net));
-    const int x1 = uakd_net_input(net, "x1", 2, 4, 4, 0), x2 = uakd_net_input(net, "x2", 2, 2, 2, 0);
-    const int c1 = uakd_net_conv(net, "conv", x1, 4, 3, 1, 1, 1, 1);
-    const int g1 = uakd_net_groupnorm(net, "gn", c1, 2);
-    const int c2 = uakd_net_shared(net, "conv@2", x2, c1);
-    const int g2 = uakd_net_shared(net, "gn@2", c2, g1);
-    CHECK(uakd_net_shared(net, "bad", x2, x1) == -1); /* an input has nothing to share */
+    int x1 = uakd_net_input(net, "x1", 2, 4, 4, 0), x3 = uakd_net_input(net, "x3", 3, 4, 4, 0);
+    CHECK(uakd_net_shared(net, "bad", x3, x1) == -1);
     CHECK_FAILS(uakd_net_build(net, 1), UAKD_EINVAL);
+    CHECK(strstr(uakd_last_error(), "not conv/batchnorm/groupnorm/scale") != NULL);
+    uakd_net_free(net);
+    CHECK_OK(uakd_net_new(1, &net));
+    x1 = uakd_net_input(net, "x1", 2, 4, 4, 0), x3 = uakd_net_input(net, "x3", 3, 4, 4, 0);
+    CHECK(uakd_net_shared(net, "bad", x3, uakd_net_conv(net, "conv", x1, 4, 3, 1, 1, 1, 1)) == -1);
+    CHECK_FAILS(uakd_net_build(net, 1), UAKD_EINVAL);
+    CHECK(strstr(uakd_last_error(), "input has 3 channels, source 'conv' reads 2") != NULL);
     uakd_net_free(net);
 
     CHECK_OK(uakd_net_new(1, &net));
@@ -176,7 +180,6 @@ static void test_shared_parameters(void) {
     const int k2 = uakd_net_shared(net, "conv@2", a2, k1);
     const int n2 = uakd_net_shared(net, "gn@2", k2, n1);
     CHECK_OK(uakd_net_build(net, 1));
-    (void)c2, (void)g2;
     CHECK(uakd_net_num_params(net) == 4 && uakd_net_trainable_count(net) == 4 * 2 * 9 + 4 + 8);
     CHECK(uakd_net_layer(net, k2).params == 0 && uakd_net_layer(net, k1).params == 76);
     int c, h, w;
@@ -185,8 +188,6 @@ static void test_shared_parameters(void) {
     uakd_rng rng;
     uakd_rng_seed(&rng, 9);
     CHECK_OK(uakd_net_init(net, &rng));
-    int64_t np;
-    float *p = uakd_net_params(net, &np);
     for (int i = 0; i < 32; i++) uakd_net_out(net, a1)[i] = (float)uakd_rng_normal(&rng);
     for (int i = 0; i < 8; i++) uakd_net_out(net, a2)[i] = (float)uakd_rng_normal(&rng);
     const uakd_param *gw = uakd_net_param_find(net, "gn.weight");
@@ -214,7 +215,6 @@ static void test_shared_parameters(void) {
         if (rel > worst) worst = rel;
     }
     CHECK_MSG(worst < 2e-2, "shared-parameter gradient vs central difference: relative error %g", worst);
-    (void)p, (void)np;
     uakd_net_free(net);
 }
 

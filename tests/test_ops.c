@@ -1,6 +1,6 @@
 /* The op-test harness: every layer op (conv through its backend dispatch, batch norm in both
  * modes, group norm, the four activations, max-pool, upsample, add, concat, GAP, channel
- * multiply, point sampling, scale) over several shapes, each wrapped in a one-op network.
+ * multiply, point sampling, scale, fast normalised fusion) over several shapes, each wrapped in a one-op network.
  *
  * For every case and on both backends (REF, FAST):
  *   1. gradient check: L = sum(y * r) for a random projection r; the analytic dL/dv from
@@ -202,6 +202,11 @@ static int b_sample(uakd_net *net, const int *d) {
     return uakd_net_sample(net, "sample", x, p, d[3]);
 }
 static int b_scale(uakd_net *net, const int *d) { return uakd_net_scale(net, "scale", in_x(net, d)); }
+/* d[3] inputs of the same shape, fused with normalised ReLU weights */
+static int b_fuse(uakd_net *net, const int *d) {
+    int ids[3] = {in_x(net, d), uakd_net_input(net, "y", d[0], d[1], d[2], 1), uakd_net_input(net, "z", d[0], d[1], d[2], 1)};
+    return uakd_net_fuse(net, "fuse", d[3], ids);
+}
 
 static void test_conv_cases(void) {
     /* c, h, w, c_out, k, stride, pad, groups, bias */
@@ -244,6 +249,8 @@ static void test_join_cases(void) {
     harness("squeeze-excite", b_se, se, 2, 1e-2);
     static const int sc[3] = {3, 2, 2};
     harness("scale", b_scale, sc, 2, 1e-2);
+    static const int fu[][4] = {{3, 2, 2, 2}, {2, 3, 4, 3}};
+    for (int i = 0; i < 2; i++) harness("fuse", b_fuse, fu[i], 2, 1e-2);
 }
 
 static void test_sample_cases(void) {
@@ -273,6 +280,27 @@ static void test_batchnorm_running_stats(void) {
     const double rv = 0.9 + 0.1 * 14.0 / 3.0;
     CHECK_NEAR(uakd_net_out(net, bn)[3], (6 - 0.3) / sqrt(rv + 1e-5), 1e-5);
     uakd_net_free(net);
+}
+
+/* Batch statistics of data far from zero (1e4 + N(0,1)): the one-pass shifted sums agree with a
+ * two-pass computation. */
+static void test_batchnorm_offset_data(void) {
+    enum { M = 2000 };
+    static float x[M], y[M];
+    uakd_rng rng;
+    uakd_rng_seed(&rng, 8);
+    for (int i = 0; i < M; i++) x[i] = (float)(1e4 + uakd_rng_normal(&rng));
+    double mean = 0, var = 0;
+    for (int i = 0; i < M; i++) mean += x[i];
+    mean /= M;
+    for (int i = 0; i < M; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= M;
+    const float one = 1, zero = 0;
+    float rm = 0, rv = 1, sm, si;
+    uakd_bn_forward_train(2, 1, M / 2, x, &one, &zero, 1e-5f, 0.1f, &rm, &rv, y, &sm, &si);
+    CHECK_NEAR(sm, mean, 1e-3);
+    CHECK_NEAR(1.0 / ((double)si * si) - 1e-5, var, 1e-4 * var);
+    CHECK_NEAR(y[7], (x[7] - mean) / sqrt(var + 1e-5), 1e-3);
 }
 
 /* Ties: a 2x2 window of equal values gives the whole gradient to its first (top-left) entry. */
@@ -342,6 +370,26 @@ static void test_gradient_join(void) {
     uakd_net_free(net);
 }
 
+/* Fast normalised fusion by hand: p = (1, 3, -2) (the negative weight is cut to 0). */
+static void test_fuse_values(void) {
+    uakd_net *net = NULL;
+    CHECK_OK(uakd_net_new(1, &net));
+    int ids[3] = {uakd_net_input(net, "a", 1, 1, 1, 0), uakd_net_input(net, "b", 1, 1, 1, 0),
+                  uakd_net_input(net, "c", 1, 1, 1, 0)};
+    int y = uakd_net_fuse(net, "w", 3, ids);
+    CHECK_OK(uakd_net_build(net, 1));
+    if (y < 0) {
+        uakd_net_free(net);
+        return;
+    }
+    float *p = uakd_net_param_find(net, "w")->data;
+    p[0] = 1, p[1] = 3, p[2] = -2;
+    uakd_net_out(net, 0)[0] = 2, uakd_net_out(net, 1)[0] = 4, uakd_net_out(net, 2)[0] = 100;
+    CHECK_OK(uakd_net_forward(net, 1, 1));
+    CHECK_NEAR(uakd_net_out(net, y)[0], (1 * 2 + 3 * 4) / (4 + 1e-4), 1e-6);
+    uakd_net_free(net);
+}
+
 /* Results do not depend on the thread count: every non-conv op with 1 and 2 threads, bitwise. */
 static void test_thread_invariance(void) {
     float *res[2] = {NULL, NULL};
@@ -357,8 +405,10 @@ static void test_thread_invariance(void) {
         int g = uakd_net_act(net, "g", uakd_net_groupnorm(net, "gn", a, 4), UAKD_ACT_SILU, 0);
         int m = uakd_net_maxpool(net, "m", g, 3, 2, 1);
         int u = uakd_net_add(net, "u", uakd_net_upsample2(net, "up", m), a);
-        int s = uakd_net_act(net, "s", uakd_net_gap(net, "gap", u), UAKD_ACT_SIGMOID, 0);
-        int out = uakd_net_sample(net, "sample", uakd_net_cmul(net, "cm", u, s), p, 200);
+        const int fin[2] = {u, a};
+        int f = uakd_net_fuse(net, "f", 2, fin);
+        int s = uakd_net_act(net, "s", uakd_net_gap(net, "gap", f), UAKD_ACT_SIGMOID, 0);
+        int out = uakd_net_sample(net, "sample", uakd_net_cmul(net, "cm", f, s), p, 200);
         CHECK_OK(uakd_net_build(net, 1));
         if (out < 0 || !uakd_net_out(net, 0)) {
             uakd_net_free(net);
@@ -374,7 +424,7 @@ static void test_thread_invariance(void) {
         res[t] = malloc(sizeof(float) * ((size_t)np + nx + 1200));
         memcpy(res[t], uakd_net_grads(net, NULL), sizeof(float) * np);
         memcpy(res[t] + np, uakd_net_grad(net, x), sizeof(float) * nx);
-        memcpy(res[t] + np + nx, uakd_net_grad(net, p), sizeof(float) * 42);
+        memcpy(res[t] + np + nx, uakd_net_grad(net, p), sizeof(float) * 1200);
         uakd_net_free(net);
     }
     CHECK(res[0] && res[1] && !memcmp(res[0], res[1], sizeof(float) * ((size_t)np + nx + 1200)));
@@ -390,9 +440,11 @@ int main(void) {
     RUN(test_join_cases);
     RUN(test_sample_cases);
     RUN(test_batchnorm_running_stats);
+    RUN(test_batchnorm_offset_data);
     RUN(test_maxpool_ties);
     RUN(test_sample_values);
     RUN(test_gradient_join);
     RUN(test_thread_invariance);
+    RUN(test_fuse_values);
     return TEST_END();
 }

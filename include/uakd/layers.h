@@ -96,4 +96,14 @@ void uakd_sample_forward(int n, int c, int h, int w, int k, const float *feat, c
 void uakd_sample_backward(int n, int c, int h, int w, int k, const float *feat, const float *pts, const float *dout,
                           float *dfeat, float *dpts);
 
+/* ---- fast normalised fusion (EfficientDet BiFPN) of m (2..UAKD_FUSE_MAX) same-shaped inputs ----
+ * a_i = max(w_i, 0), s = eps + sum_j a_j, y = sum_i (a_i / s) x_i over count values per input.
+ * backward_data (input i): dx_i = (a_i / s) dy (assigned);
+ * backward_weights: dw_i += [w_i > 0] sum(dy (x_i - y)) / s (in double, thread-independent order). */
+#define UAKD_FUSE_MAX 8
+void uakd_fuse_forward(int m, int64_t count, const float *const *x, const float *w, float eps, float *y);
+void uakd_fuse_backward_data(int m, int i, int64_t count, const float *w, float eps, const float *dy, float *dx);
+void uakd_fuse_backward_weights(int m, int64_t count, const float *const *x, const float *y, const float *w, float eps,
+                                const float *dy, float *dw);
+
 #endif

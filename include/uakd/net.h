@@ -14,15 +14,17 @@
  *
  * Parameters are named like PyTorch state_dict keys: a layer named P owns P.weight, P.bias
  * (conv: weight (O, I/groups, K, K), bias (O) when asked; batch/group norm: weight, bias (C), and
- * batch norm's running_mean, running_var (C) buffers); a scale layer named P owns the scalar P.
+ * batch norm's running_mean, running_var (C) buffers); a scale layer named P owns the scalar P;
+ * a fuse layer named P owns the vector P (one weight per input).
  *
  * Memory (sizes from a table computed at build): one allocation for parameters (and BN buffers),
  * one for their gradients (same layout), one activation arena holding every layer's output, its
  * gradient, what the forward saves for the backward (BN/GN statistics, max-pool argmax) and two
- * scratch buffers. The optimizer (uakd/optim.h) owns one more allocation for its state.
+ * scratch buffers (inference builds: no gradients, outputs share buffers by lifetime). The optimizer (uakd/optim.h) owns one more allocation for its state.
  *
  * Running. Write the inputs into uakd_net_out(net, input_id), call uakd_net_forward(net, n,
- * training) with n <= max_batch images, read any layer's output with uakd_net_out. For training:
+ * training) with n <= max_batch images, read any layer's output with uakd_net_out (inference
+ * builds: only inputs, final and kept layers, see uakd_net_keep). For training:
  * write dLoss/dOutput into uakd_net_grad(net, id) of one or more layers (any layers, e.g. head
  * outputs and feature taps) and call uakd_net_backward with those ids.
  *
@@ -58,6 +60,7 @@ typedef enum uakd_layer_kind {
     UAKD_LAYER_CMUL,
     UAKD_LAYER_SAMPLE,
     UAKD_LAYER_SCALE,
+    UAKD_LAYER_FUSE,
 } uakd_layer_kind;
 
 /* Parameter flags. */
@@ -119,6 +122,10 @@ int uakd_net_cmul(uakd_net *net, const char *name, int x, int s);
 int uakd_net_sample(uakd_net *net, const char *name, int feat, int pts, int k);
 /* y = s x with one learnable scalar parameter named `name` (init 1). */
 int uakd_net_scale(uakd_net *net, const char *name, int in);
+/* Fast normalised fusion of n (2..UAKD_FUSE_MAX) same-shaped layers (EfficientDet BiFPN):
+ * y = sum_i relu(w_i) x_i / (1e-4 + sum_j relu(w_j)), w a learnable vector named `name`
+ * of n values (init 1), see uakd_fuse_forward. */
+int uakd_net_fuse(uakd_net *net, const char *name, int n, const int *ids);
 /* A new layer named `name` applying layer src's operation (conv, batch norm, group norm or
  * scale, with the same settings) WITH THE SAME PARAMETERS to another input: parameter sharing,
  * e.g. one detection head run on every FPN level. The input must have src's input channels.

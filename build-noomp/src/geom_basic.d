@@ -1,4 +1,0 @@
-build-noomp/src/geom_basic.o: src/geom_basic.c include/uakd/geom.h \
- include/uakd/status.h
-include/uakd/geom.h:
-include/uakd/status.h:

@@ -1,2 +1,0 @@
-build-noomp/src/status.o: src/status.c include/uakd/status.h
-include/uakd/status.h:

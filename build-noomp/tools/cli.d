@@ -1,3 +1,0 @@
-build-noomp/tools/cli.o: tools/cli.c tools/cli.h include/uakd/status.h
-tools/cli.h:
-include/uakd/status.h:
