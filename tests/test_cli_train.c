@@ -113,6 +113,15 @@ static void test_train_eval_predict(void) {
     }
     cJSON_Delete(j);
     free(js);
+    /* Ctrl-C: a checkpoint, exit status 130, and --resume finishes the run */
+    snprintf(cmd, sizeof cmd,
+             "%s train --data %s --obj 1 --width 16 --tower 1 --input 64 --batch 2 --steps 100000 --threads 1 "
+             "--val-split none --out %s >/dev/null 2>&1 & p=$!; sleep 1.5; kill -INT $p; wait $p; echo rc=$?",
+             cli(), data, test_tmp("cli_sigint"));
+    CHECK(run(cmd, out, sizeof out) == 0);
+    CHECK_MSG(strstr(out, "rc=130") != NULL, "%s", out);
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", test_tmp("cli_sigint"));
+    CHECK(access(path, R_OK) == 0);
 }
 
 int main(void) {
