@@ -96,8 +96,7 @@ static int on_progress(const uakd_train_progress *p, void *user) {
     return 0;
 }
 
-int uakd_cmd_train(int argc, char **argv) {
-    if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
+int wdr_train_parse(const char *cmd, int argc, char **argv, uakd_train_config *cp) {
     uakd_train_config c;
     uakd_train_config_default(&c);
     c.input_size = 256;
@@ -123,64 +122,76 @@ int uakd_cmd_train(int argc, char **argv) {
         case 'a': c.train_list = optarg; break;
         case 'A': c.val_list = optarg; break;
         case 'V': c.val_split = strcmp(optarg, "none") ? optarg : NULL; break;
-        case 'O': ok = wdr_parse_ints("train", "--obj", optarg, UAKD_TRAIN_MAX_OBJECTS, 0, 63, c.obj_ids, &c.num_obj_ids); break;
+        case 'O': ok = wdr_parse_ints(cmd, "--obj", optarg, UAKD_TRAIN_MAX_OBJECTS, 0, 63, c.obj_ids, &c.num_obj_ids); break;
         case 'v': c.variant = optarg; break;
         case 'c': c.cfg_path = optarg; break;
         case 'C': c.cfg_dir = optarg; break;
-        case 'w': ok = uakd_cli_parse_long("train", "--width", optarg, 1, 4096, &v), c.width = (int)v; break;
-        case 'T': ok = uakd_cli_parse_long("train", "--tower", optarg, 1, 8, &v), c.tower_convs = (int)v; break;
-        case 'i': ok = uakd_cli_parse_long("train", "--input", optarg, 32, 4096, &v), c.input_size = (int)v; break;
-        case 'b': ok = uakd_cli_parse_long("train", "--batch", optarg, 1, 4096, &v), c.batch = (int)v; break;
-        case 'n': ok = uakd_cli_parse_long("train", "--steps", optarg, 1, 100000000, &v), c.steps = v; break;
-        case 'l': ok = uakd_cli_parse_double("train", "--lr", optarg, 1e-9, 10, &c.lr); break;
-        case 'W': ok = uakd_cli_parse_double("train", "--wd", optarg, 0, 10, &c.weight_decay); break;
-        case 'u': ok = uakd_cli_parse_double("train", "--warmup", optarg, 0, 0.99, &c.warmup_frac); break;
-        case 'k': ok = uakd_cli_parse_double("train", "--clip", optarg, 0, 1e9, &c.clip); break;
-        case 'S': ok = uakd_cli_parse_long("train", "--seed", optarg, 0, 1L << 62, &v), c.seed = (uint64_t)v; break;
-        case 'm': ok = uakd_cli_parse_double("train", "--min-visib", optarg, 0, 1, &c.min_visib_fract); break;
+        case 'w': ok = uakd_cli_parse_long(cmd, "--width", optarg, 1, 4096, &v), c.width = (int)v; break;
+        case 'T': ok = uakd_cli_parse_long(cmd, "--tower", optarg, 1, 8, &v), c.tower_convs = (int)v; break;
+        case 'i': ok = uakd_cli_parse_long(cmd, "--input", optarg, 32, 4096, &v), c.input_size = (int)v; break;
+        case 'b': ok = uakd_cli_parse_long(cmd, "--batch", optarg, 1, 4096, &v), c.batch = (int)v; break;
+        case 'n': ok = uakd_cli_parse_long(cmd, "--steps", optarg, 1, 100000000, &v), c.steps = v; break;
+        case 'l': ok = uakd_cli_parse_double(cmd, "--lr", optarg, 1e-9, 10, &c.lr); break;
+        case 'W': ok = uakd_cli_parse_double(cmd, "--wd", optarg, 0, 10, &c.weight_decay); break;
+        case 'u': ok = uakd_cli_parse_double(cmd, "--warmup", optarg, 0, 0.99, &c.warmup_frac); break;
+        case 'k': ok = uakd_cli_parse_double(cmd, "--clip", optarg, 0, 1e9, &c.clip); break;
+        case 'S': ok = uakd_cli_parse_long(cmd, "--seed", optarg, 0, 1L << 62, &v), c.seed = (uint64_t)v; break;
+        case 'm': ok = uakd_cli_parse_double(cmd, "--min-visib", optarg, 0, 1, &c.min_visib_fract); break;
         case 'I': c.init_weights = optarg; break;
-        case 'e': ok = uakd_cli_parse_long("train", "--val-every", optarg, 0, 100000000, &v), c.val_every = v; break;
-        case 'x': ok = uakd_cli_parse_long("train", "--val-max", optarg, 0, 10000000, &v), c.val_max = (int)v; break;
-        case 'K': ok = uakd_cli_parse_long("train", "--ckpt-every", optarg, 0, 100000000, &v), c.ckpt_every = v; break;
-        case 'L': ok = uakd_cli_parse_long("train", "--log-every", optarg, 1, 100000000, &v), c.log_every = v; break;
+        case 'e': ok = uakd_cli_parse_long(cmd, "--val-every", optarg, 0, 100000000, &v), c.val_every = v; break;
+        case 'x': ok = uakd_cli_parse_long(cmd, "--val-max", optarg, 0, 10000000, &v), c.val_max = (int)v; break;
+        case 'K': ok = uakd_cli_parse_long(cmd, "--ckpt-every", optarg, 0, 100000000, &v), c.ckpt_every = v; break;
+        case 'L': ok = uakd_cli_parse_long(cmd, "--log-every", optarg, 1, 100000000, &v), c.log_every = v; break;
         case 'r': c.resume = 1; break;
-        case 't': ok = wdr_set_threads("train", optarg); break;
-        case 'p': ok = uakd_cli_parse_long("train", "--loader-threads", optarg, 0, 64, &v), c.loader_threads = (int)v; break;
-        case 'M': ok = uakd_cli_parse_long("train", "--cache-mb", optarg, 0, 1L << 20, &v), c.cache_bytes = (size_t)v << 20; break;
-        case 'B': ok = wdr_set_backend("train", optarg); break;
+        case 't': ok = wdr_set_threads(cmd, optarg); break;
+        case 'p': ok = uakd_cli_parse_long(cmd, "--loader-threads", optarg, 0, 64, &v), c.loader_threads = (int)v; break;
+        case 'M': ok = uakd_cli_parse_long(cmd, "--cache-mb", optarg, 0, 1L << 20, &v), c.cache_bytes = (size_t)v << 20; break;
+        case 'B': ok = wdr_set_backend(cmd, optarg); break;
         default:
-            fprintf(stderr, "uakd train: unknown or incomplete option '%s' (see uakd train --help)\n", argv[optind - 1]);
-            return UAKD_EXIT_USAGE;
+            fprintf(stderr, "uakd %s: unknown or incomplete option '%s' (see uakd %s --help)\n", cmd, argv[optind - 1], cmd);
+            return 0;
         }
-        if (!ok) return UAKD_EXIT_USAGE;
+        if (!ok) return 0;
     }
     if (optind < argc) {
-        fprintf(stderr, "uakd train: unexpected argument '%s'\n", argv[optind]);
-        return UAKD_EXIT_USAGE;
+        fprintf(stderr, "uakd %s: unexpected argument '%s'\n", cmd, argv[optind]);
+        return 0;
     }
-    if (!c.data_root || !c.out_dir) {
-        fprintf(stderr, "uakd train: --data and --out are required (see uakd train --help)\n");
-        return UAKD_EXIT_USAGE;
-    }
+    *cp = c;
+    return 1;
+}
+
+int wdr_train_run_cli(const char *cmd, uakd_train_config *cp, uakd_train_result *resp) {
+    uakd_train_config c = *cp;
     progress_state ps = {isatty(2), c.log_every};
     c.progress = on_progress;
     c.user = &ps;
     wdr_catch_sigint();
     c.interrupt = &wdr_interrupted;
-    char width[32] = "the variant's";
-    if (c.width) snprintf(width, sizeof width, "%d", c.width);
-    fprintf(stderr, "train: %s, width %s, input %d, batch %d, %lld steps, lr %g, %d compute threads, backend %s\n",
-            c.cfg_path ? c.cfg_path : c.variant, width, c.input_size, c.batch, (long long)c.steps, c.lr,
+    fprintf(stderr, "%s: %s, width %d, input %d, batch %d, %lld steps, lr %g, %d compute threads, backend %s\n",
+            cmd, c.cfg_path ? c.cfg_path : c.variant, c.width, c.input_size, c.batch, (long long)c.steps, c.lr,
             uakd_get_num_threads(), uakd_backend_name(uakd_get_backend()));
     uakd_train_result res;
     uakd_status st = uakd_train_run(&c, &res);
+    if (resp) *resp = res;
     if (ps.tty) fputc('\n', stderr);
     if (st == UAKD_OK || st == UAKD_EINTERRUPTED)
-        fprintf(stderr, "train: %lld steps in %.1f s (%.3f s/step)\n", (long long)res.steps_done, res.seconds,
+        fprintf(stderr, "%s: %lld steps in %.1f s (%.3f s/step)\n", cmd, (long long)res.steps_done, res.seconds,
                 res.steps_done ? res.seconds / (double)res.steps_done : 0.0);
     if (st == UAKD_OK) {
         printf("model: %s/model.safetensors\n", c.out_dir);
         return UAKD_EXIT_OK;
     }
-    return uakd_cli_report("train", st);
+    return uakd_cli_report(cmd, st);
+}
+
+int uakd_cmd_train(int argc, char **argv) {
+    if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
+    uakd_train_config c;
+    if (!wdr_train_parse("train", argc, argv, &c)) return UAKD_EXIT_USAGE;
+    if (!c.data_root || !c.out_dir) {
+        fprintf(stderr, "uakd train: --data and --out are required (see uakd train --help)\n");
+        return UAKD_EXIT_USAGE;
+    }
+    return wdr_train_run_cli("train", &c, NULL);
 }

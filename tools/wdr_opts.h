@@ -17,4 +17,13 @@ int wdr_set_backend(const char *cmd, const char *s);
 extern volatile sig_atomic_t wdr_interrupted;
 void wdr_catch_sigint(void);
 
+/* The options of `uakd train` (defaults first; argv[0] is skipped, so a "--" separator can be
+ * argv[0]); on error prints and returns 0. `uakd distill` and `uakd ensemble` pass them through. */
+struct uakd_train_config;
+struct uakd_train_result;
+int wdr_train_parse(const char *cmd, int argc, char **argv, struct uakd_train_config *c);
+/* Runs uakd_train_run with the progress line, Ctrl-C handling and the final messages of
+ * `uakd train`; returns the exit code; res (may be NULL) gets the result. */
+int wdr_train_run_cli(const char *cmd, struct uakd_train_config *c, struct uakd_train_result *res);
+
 #endif
