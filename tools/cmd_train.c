@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "uakd/backend.h"
 #include "uakd/train.h"
+#include "spn_cli.h"
 #include "wdr_opts.h"
 
 static void usage(FILE *f) {
@@ -20,6 +21,7 @@ static void usage(FILE *f) {
             "ray-distance pose loss, AdamW with a one-cycle schedule and gradient clipping. Ctrl-C writes a\n"
             "checkpoint and stops; --resume continues exactly where it stopped.\n\n"
             "options (defaults in brackets):\n"
+            "  --family spnv2      train the SPNv2 heatmap family on SPEED+ instead (uakd train --family spnv2 --help)\n"
             "  --data ROOT         BOP dataset root (camera.json, models/, <split>/) (required)\n"
             "  --out DIR           output directory, created (required): config.json, train_log.jsonl,\n"
             "                      checkpoint.safetensors, model.safetensors\n"
@@ -178,6 +180,7 @@ int wdr_train_run_cli(const char *cmd, uakd_train_config *cp, uakd_train_result 
 }
 
 int uakd_cmd_train(int argc, char **argv) {
+    if (spn_cli_family(argc, argv)) return spn_cmd_train(argc, argv); /* the SPNv2 family on SPEED+ */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
     uakd_train_config c;
     if (!wdr_train_parse("train", argc, argv, &c)) return UAKD_EXIT_USAGE;
