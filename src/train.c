@@ -98,6 +98,7 @@ typedef struct run {
     const uakd_train_config *c;
     uakd_dataset *ds, *val_ds;
     uakd_eval_model *val_models;
+    int *train_idx, n_train;
     int *val_idx, n_val;
     uakd_wdrnet *m;
     uakd_optim *opt, *extra_opt;
@@ -126,8 +127,17 @@ static void run_free(run *r) {
     free(r->objs);
     if (r->val_ds) uakd_eval_models_free(r->val_models, r->val_ds->num_objects);
     free(r->val_idx);
+    free(r->train_idx);
     uakd_dataset_free(r->ds);
     uakd_dataset_free(r->val_ds);
+}
+
+static uakd_status all_indices(int n, int **idx, int *count) {
+    *idx = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (!*idx) return uakd_fail(UAKD_ENOMEM, "train: out of memory");
+    for (int i = 0; i < n; i++) (*idx)[i] = i;
+    *count = n;
+    return UAKD_OK;
 }
 
 static uakd_status load_data(run *r) {
@@ -137,6 +147,9 @@ static uakd_status load_data(run *r) {
     if (r->ds->num_instances == 0)
         return uakd_fail(UAKD_EINVAL, "train: %s/%s has no instance of the requested objects (visible >= %g)",
                          c->data_root, c->train_split, c->min_visib_fract);
+    if (c->train_list) UAKD_TRY(uakd_split_from_list(r->ds, c->train_list, &r->train_idx, &r->n_train));
+    else UAKD_TRY(all_indices(r->ds->num_instances, &r->train_idx, &r->n_train));
+    if (r->n_train == 0) return uakd_fail(UAKD_EINVAL, "train: %s selects no training instance", c->train_list);
     for (int i = 0; i < UAKD_EVAL_MAX_OBJECTS; i++) r->cls_of_object[i] = -1;
     for (int k = 0; k < c->num_obj_ids; k++) {
         if (c->obj_ids[k] < 0 || c->obj_ids[k] >= UAKD_EVAL_MAX_OBJECTS || uakd_dataset_find_object(r->ds, c->obj_ids[k]) < 0)
@@ -147,11 +160,23 @@ static uakd_status load_data(run *r) {
     if (c->val_split && *c->val_split) {
         bo.min_visib_fract = 0;
         UAKD_TRY(uakd_dataset_load_bop(c->data_root, c->val_split, &bo, &r->val_ds));
-        r->n_val = r->val_ds->num_instances;
+        if (c->val_list) UAKD_TRY(uakd_split_from_list(r->val_ds, c->val_list, &r->val_idx, &r->n_val));
+        else UAKD_TRY(all_indices(r->val_ds->num_instances, &r->val_idx, &r->n_val));
+        if (!c->val_list && c->train_list && !strcmp(c->val_split, c->train_split)) {
+            /* the images of the split that training does not see */
+            int n = 0;
+            for (int i = 0; i < r->val_ds->num_instances; i++) {
+                const uakd_instance *v = &r->val_ds->instances[i];
+                int seen = 0;
+                for (int k = 0; k < r->n_train && !seen; k++) {
+                    const uakd_instance *t = &r->ds->instances[r->train_idx[k]];
+                    seen = t->scene_id == v->scene_id && t->image_id == v->image_id;
+                }
+                if (!seen) r->val_idx[n++] = i;
+            }
+            r->n_val = n;
+        }
         if (c->val_max && r->n_val > c->val_max) r->n_val = c->val_max;
-        r->val_idx = malloc(sizeof(int) * (size_t)(r->n_val ? r->n_val : 1));
-        if (!r->val_idx) return uakd_fail(UAKD_ENOMEM, "train: out of memory");
-        for (int i = 0; i < r->n_val; i++) r->val_idx[i] = i;
         UAKD_TRY(uakd_eval_models_load(c->data_root, r->val_ds, &r->val_models));
     }
     return UAKD_OK;
@@ -197,11 +222,7 @@ static uakd_status open_loader(run *r) {
     lc.cache_bytes = c->cache_bytes;
     uakd_augment_config_default(&lc.sample, 1);
     lc.sample.out_width = lc.sample.out_height = c->input_size;
-    int *idx = malloc(sizeof(int) * (size_t)r->ds->num_instances);
-    if (!idx) return uakd_fail(UAKD_ENOMEM, "train: out of memory");
-    for (int i = 0; i < r->ds->num_instances; i++) idx[i] = i;
-    uakd_status st = uakd_loader_new(r->ds, idx, r->ds->num_instances, &lc, &r->loader);
-    free(idx);
+    uakd_status st = uakd_loader_new(r->ds, r->train_idx, r->n_train, &lc, &r->loader);
     if (st == UAKD_OK && r->state.step > 0) st = uakd_loader_seek(r->loader, r->state.loader);
     return st;
 }

@@ -44,7 +44,9 @@ uakd_status uakd_train_write_config(const char *path, const uakd_train_config *c
     cJSON_AddItemToObject(j, "objects", objs);
     cJSON_AddStringToObject(tr, "data_root", c->data_root);
     cJSON_AddStringToObject(tr, "train_split", c->train_split);
+    cJSON_AddStringToObject(tr, "train_list", c->train_list ? c->train_list : "");
     cJSON_AddStringToObject(tr, "val_split", c->val_split ? c->val_split : "");
+    cJSON_AddStringToObject(tr, "val_list", c->val_list ? c->val_list : "");
     cJSON_AddNumberToObject(tr, "batch", c->batch);
     cJSON_AddNumberToObject(tr, "steps", (double)c->steps);
     cJSON_AddNumberToObject(tr, "lr", c->lr);

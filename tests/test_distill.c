@@ -157,6 +157,50 @@ static void test_ensemble_cli_skips(void) {
     CHECK(stat(w, &after) == 0 && after.st_mtime == before.st_mtime && after.st_size == before.st_size);
 }
 
+/* `uakd uncertainty` with --tau auto: its JSON holds the scan's counts and tau^2 = the median s2
+ * the library computes for the same crops. */
+static void test_uncertainty_cli(void) {
+    const char *cli = getenv("UAKD_CLI");
+    if (!cli || !setup()) {
+        CHECK(setup());
+        return;
+    }
+    char cmd[8192], js[1100], png[1100];
+    snprintf(js, sizeof js, "%s", test_tmp("distill_unc.json"));
+    snprintf(png, sizeof png, "%s", test_tmp("distill_unc.png"));
+    snprintf(cmd, sizeof cmd, "%s uncertainty --ensemble %s --data %s --max 5 --tau auto --json %s --png %s --threads 1 "
+             ">/dev/null 2>&1", cli, g_ens, g_ds, js, png);
+    CHECK(system(cmd) == 0);
+    void *text = NULL;
+    size_t n = 0;
+    CHECK_OK(uakd_read_file(js, 1 << 20, &text, &n));
+    cJSON *j = text ? cJSON_ParseWithLength(text, n) : NULL;
+    free(text);
+    CHECK(j != NULL);
+    if (!j) return;
+    uakd_teachers *t = NULL;
+    CHECK_OK(uakd_teachers_open(g_ens, 8, -1, &t));
+    const int obj = 1;
+    uakd_unc_scan s;
+    memset(&s, 0, sizeof s);
+    double tau2 = 0;
+    if (t) CHECK_OK(uakd_teachers_scan(t, g_ds, "train", &obj, 1, 0.1, 5, &s));
+    if (s.cells) CHECK_OK(uakd_unc_auto_tau2((int)(s.cells * 8), s.s2, &tau2));
+    CHECK_NEAR(cJSON_GetObjectItemCaseSensitive(j, "crops")->valuedouble, 5, 0);
+    CHECK_NEAR(cJSON_GetObjectItemCaseSensitive(j, "teacher_cells")->valuedouble, (double)s.cells, 0);
+    CHECK_NEAR(cJSON_GetObjectItemCaseSensitive(j, "tau2_px2")->valuedouble, tau2, 1e-9 * tau2);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "corners")) == 8);
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "u_histogram"), *it;
+    double total = 0;
+    cJSON_ArrayForEach(it, h) total += it->valuedouble;
+    CHECK(cJSON_GetArraySize(h) == 10 && total == (double)s.cells * 8);
+    struct stat st;
+    CHECK(stat(png, &st) == 0 && st.st_size > 0);
+    cJSON_Delete(j);
+    uakd_unc_scan_free(&s);
+    uakd_teachers_free(t);
+}
+
 static void test_masses(void) {
     uakd_distill_config c;
     uakd_distill_config_default(&c);
@@ -457,6 +501,7 @@ int main(void) {
     RUN(test_masses);
     RUN(test_ensemble_dir);
     RUN(test_ensemble_cli_skips);
+    RUN(test_uncertainty_cli);
     RUN(test_teacher_pass_and_fd);
     RUN(test_scan);
     RUN(test_end_to_end);

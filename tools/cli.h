@@ -39,6 +39,7 @@ int uakd_cmd_fit_demo(int argc, char **argv);
 int uakd_cmd_train(int argc, char **argv);
 int uakd_cmd_ensemble(int argc, char **argv);
 int uakd_cmd_distill(int argc, char **argv);
+int uakd_cmd_uncertainty(int argc, char **argv);
 int uakd_cmd_ablate(int argc, char **argv);
 int uakd_cmd_eval(int argc, char **argv);
 int uakd_cmd_predict(int argc, char **argv);

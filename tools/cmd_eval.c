@@ -41,6 +41,8 @@ static void usage(FILE *f) {
             "                  \"category_id\", \"bbox\": [x, y, w, h], \"score\"}], the best-scoring box of each\n"
             "                  image and object; an instance without one is a missing prediction\n"
             "                  [the ground-truth box]\n"
+            "  --list FILE     score only these images (\"scene_id im_id\" lines) [all]\n"
+            "  --exclude FILE  leave out these images, e.g. the --train-list of training [none]\n"
             "  --max N         score only the first N instances, 0 = all [0]\n"
             "  --batch N       crops per forward pass [8]\n"
             "  --out DIR       eval.json, eval.md and its PNGs [MODEL_DIR/eval-SPLIT]\n"
@@ -50,7 +52,7 @@ static void usage(FILE *f) {
 }
 
 typedef struct eval_opts {
-    const char *model, *data, *split, *out, *box_file;
+    const char *model, *data, *split, *out, *box_file, *list, *exclude;
     int obj_ids[UAKD_TRAIN_MAX_OBJECTS], n_obj;
     long max, batch, examples;
 } eval_opts;
@@ -244,11 +246,33 @@ static uakd_status write_report(const char *dir, const eval_opts *o, const char 
     return st;
 }
 
+/* Instances of the listed images (all without --list), minus those of the excluded images. */
+static uakd_status select_instances(const eval_opts *o, const uakd_dataset *ds, int **idx, int *n) {
+    if (o->list) UAKD_TRY(uakd_split_from_list(ds, o->list, idx, n));
+    else {
+        *idx = malloc(sizeof(int) * (size_t)(ds->num_instances ? ds->num_instances : 1));
+        if (!*idx) return uakd_fail(UAKD_ENOMEM, "eval: out of memory");
+        for (int i = 0; i < ds->num_instances; i++) (*idx)[i] = i;
+        *n = ds->num_instances;
+    }
+    if (!o->exclude) return UAKD_OK;
+    int *ex, nex, k = 0, m = 0;
+    UAKD_TRY(uakd_split_from_list(ds, o->exclude, &ex, &nex));
+    for (int i = 0; i < *n; i++) { /* both sorted increasingly */
+        while (k < nex && ex[k] < (*idx)[i]) k++;
+        if (k == nex || ex[k] != (*idx)[i]) (*idx)[m++] = (*idx)[i];
+    }
+    *n = m;
+    free(ex);
+    return UAKD_OK;
+}
+
 static int parse(int argc, char **argv, eval_opts *o) {
     static const struct option opts[] = {{"model", 1, 0, 'm'}, {"data", 1, 0, 'd'},    {"split", 1, 0, 's'},
                                          {"obj", 1, 0, 'O'},   {"box", 1, 0, 'x'},     {"max", 1, 0, 'n'},
                                          {"batch", 1, 0, 'b'}, {"out", 1, 0, 'o'},     {"examples", 1, 0, 'e'},
-                                         {"threads", 1, 0, 't'}, {"backend", 1, 0, 'B'}, {0, 0, 0, 0}};
+                                         {"threads", 1, 0, 't'}, {"backend", 1, 0, 'B'}, {"list", 1, 0, 'l'},
+                                         {"exclude", 1, 0, 'X'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -260,6 +284,8 @@ static int parse(int argc, char **argv, eval_opts *o) {
         case 's': o->split = optarg; break;
         case 'O': ok = wdr_parse_ints("eval", "--obj", optarg, UAKD_TRAIN_MAX_OBJECTS, 0, 63, o->obj_ids, &o->n_obj); break;
         case 'x': o->box_file = optarg; break;
+        case 'l': o->list = optarg; break;
+        case 'X': o->exclude = optarg; break;
         case 'n': ok = uakd_cli_parse_long("eval", "--max", optarg, 0, 100000000, &o->max); break;
         case 'b': ok = uakd_cli_parse_long("eval", "--batch", optarg, 1, 1024, &o->batch); break;
         case 'o': o->out = optarg; break;
@@ -315,22 +341,22 @@ int uakd_cmd_eval(int argc, char **argv) {
     uakd_bop_options bo = {sel, nsel, 0};
     if (st == UAKD_OK) st = uakd_dataset_load_bop(o.data, o.split, &bo, &ds);
     if (st == UAKD_OK) st = uakd_eval_models_load(o.data, ds, &models);
-    int n = ds ? ds->num_instances : 0;
+    int n = 0;
+    if (st == UAKD_OK) st = select_instances(&o, ds, &idx, &n);
     if (o.max && n > o.max) n = (int)o.max;
-    if (st == UAKD_OK && n == 0) st = uakd_fail(UAKD_EINVAL, "eval: %s/%s has no instance of the model's objects", o.data, o.split);
-    if (st == UAKD_OK && !(idx = malloc(sizeof(int) * (size_t)n))) st = uakd_fail(UAKD_ENOMEM, "eval: out of memory");
-    for (int i = 0; st == UAKD_OK && i < n; i++) idx[i] = i;
+    if (st == UAKD_OK && n == 0) st = uakd_fail(UAKD_EINVAL, "eval: %s/%s has no selected instance of the model's objects", o.data, o.split);
     if (st == UAKD_OK && o.box_file) {
         boxes = malloc(sizeof *boxes * (size_t)n);
         st = boxes ? read_boxes(o.box_file, ds, idx, n, boxes) : uakd_fail(UAKD_ENOMEM, "eval: out of memory");
     }
     /* instances without a detection: scored as missing predictions (kept out of the network) */
-    int n_run = n, n_nobox = 0;
+    int n_run = n, n_nobox = 0, *nobox = NULL;
     if (st == UAKD_OK && boxes) {
         n_run = 0;
-        for (int i = 0; i < n; i++)
+        if (!(nobox = malloc(sizeof(int) * (size_t)n))) st = uakd_fail(UAKD_ENOMEM, "eval: out of memory");
+        for (int i = 0; st == UAKD_OK && i < n; i++)
             if (isfinite(boxes[i][0])) idx[n_run] = idx[i], memmove(boxes[n_run], boxes[i], sizeof boxes[i]), n_run++;
-            else n_nobox++;
+            else nobox[n_nobox++] = idx[i];
     }
     uakd_progress pr;
     wdr_catch_sigint();
@@ -345,10 +371,9 @@ int uakd_cmd_eval(int argc, char **argv) {
     }
     if (st == UAKD_OK && n_nobox) {
         /* the instances without a box: failures in the table */
-        for (int i = 0; i < ds->num_instances && i < n; i++) {
-            int found = 0;
-            for (int q = 0; q < n_run && !found; q++) found = idx[q] == i;
-            if (!found) st = uakd_eval_add(&res.stats, &models[ds->instances[i].object], &(uakd_camera){0}, &ds->instances[i].pose, NULL);
+        for (int i = 0; i < n_nobox; i++) {
+            const uakd_instance *in = &ds->instances[nobox[i]];
+            st = uakd_eval_add(&res.stats, &models[in->object], &(uakd_camera){0}, &in->pose, NULL);
         }
     }
     if (st == UAKD_OK) {
@@ -370,6 +395,6 @@ int uakd_cmd_eval(int argc, char **argv) {
     if (ds) uakd_eval_models_free(models, ds->num_objects);
     uakd_dataset_free(ds);
     uakd_wdrnet_free(m);
-    free(idx), free(boxes);
+    free(idx), free(boxes), free(nobox);
     return st == UAKD_OK ? UAKD_EXIT_OK : uakd_cli_report("eval", st);
 }

@@ -26,7 +26,12 @@ static void usage(FILE *f) {
             "  --out DIR           output directory, created (required): config.json, train_log.jsonl,\n"
             "                      checkpoint.safetensors, model.safetensors\n"
             "  --split NAME        training split [train]\n"
+            "  --train-list FILE   train on these images of the split only (\"scene_id im_id\" lines, e.g.\n"
+            "                      from `uakd data --write-split FILE --ratio 0.15`) [all]\n"
             "  --val-split NAME    held-out split for validation, 'none' for no validation [test]\n"
+            "  --val-list FILE     validate on these images of the validation split [all; when the\n"
+            "                      validation split is the training split and --train-list is given:\n"
+            "                      the images not in it]\n"
             "  --obj IDS           object id(s), comma-separated; one class per object [1]\n"
             "  --variant V         darknet53, darknet-tiny or darknet-tiny-h [darknet-tiny-h]\n"
             "  --cfg FILE          a backbone description instead of the variant's\n"
@@ -72,8 +77,9 @@ static void fmt_time(double s, char *buf, size_t cap) {
 
 static int on_progress(const uakd_train_progress *p, void *user) {
     progress_state *ps = user;
-    if (p->event && !p->validation && strcmp(p->event, "checkpoint written")) {
+    if (p->event && strcmp(p->event, "checkpoint written")) { /* e.g. "resumed from step N" */
         fprintf(stderr, "%s%s\n", ps->tty ? "\r\033[K" : "", p->event);
+        return 0;
     }
     if (p->step % ps->every == 0 || p->step == p->total) {
         char eta[32];
@@ -105,7 +111,7 @@ int wdr_train_parse(const char *cmd, int argc, char **argv, uakd_train_config *c
         {"clip", 1, 0, 'k'},       {"seed", 1, 0, 'S'},       {"min-visib", 1, 0, 'm'}, {"init", 1, 0, 'I'},
         {"val-every", 1, 0, 'e'},  {"val-max", 1, 0, 'x'},    {"ckpt-every", 1, 0, 'K'}, {"log-every", 1, 0, 'L'},
         {"resume", 0, 0, 'r'},     {"threads", 1, 0, 't'},    {"loader-threads", 1, 0, 'p'}, {"cache-mb", 1, 0, 'M'},
-        {"backend", 1, 0, 'B'},    {0, 0, 0, 0}};
+        {"backend", 1, 0, 'B'},    {"train-list", 1, 0, 'a'}, {"val-list", 1, 0, 'A'}, {0, 0, 0, 0}};
     int o;
     optind = 1;
     opterr = 0;
@@ -115,6 +121,8 @@ int wdr_train_parse(const char *cmd, int argc, char **argv, uakd_train_config *c
         case 'd': c.data_root = optarg; break;
         case 'o': c.out_dir = optarg; break;
         case 's': c.train_split = optarg; break;
+        case 'a': c.train_list = optarg; break;
+        case 'A': c.val_list = optarg; break;
         case 'V': c.val_split = strcmp(optarg, "none") ? optarg : NULL; break;
         case 'O': ok = wdr_parse_ints(cmd, "--obj", optarg, UAKD_TRAIN_MAX_OBJECTS, 0, 63, c.obj_ids, &c.num_obj_ids); break;
         case 'v': c.variant = optarg; break;

@@ -16,6 +16,7 @@ static const uakd_cli_command commands[] = {
     {"eval", "score a trained WDRNet on a BOP split (ADD(-S), 2D projection) and write a report", uakd_cmd_eval},
     {"predict", "pose of an object in one image from a trained WDRNet (JSON and an overlay)", uakd_cmd_predict},
     {"ensemble", "train a teacher ensemble (members differing only in seed), resumable", uakd_cmd_ensemble},
+    {"uncertainty", "ensemble uncertainty over a dataset: histogram of u, per-corner statistics", uakd_cmd_uncertainty},
     {"distill", "train a compact student from a teacher ensemble (UAKD, PFKD and baselines)", uakd_cmd_distill},
     {"ablate", "compare distillation methods over student seeds (table, JSON, chart)", uakd_cmd_ablate},
     {"fit-demo", "train a small keypoint network on generated images (engine demo)", uakd_cmd_fit_demo},

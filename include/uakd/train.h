@@ -95,7 +95,12 @@ typedef int (*uakd_train_progress_fn)(const uakd_train_progress *p, void *user);
 typedef struct uakd_train_config {
     const char *data_root;  /* BOP dataset root */
     const char *train_split; /* "train" */
+    const char *train_list; /* NULL, or a list file of the train split's images to use
+                               (uakd_split_from_list; e.g. the classic 15 % of real LINEMOD) */
     const char *val_split;  /* "test"; NULL or "" for no validation */
+    const char *val_list;   /* NULL, or a list file of the validation split's images. Without one,
+                               when val_split == train_split and train_list is set, validation uses
+                               the images NOT in train_list */
     int obj_ids[UAKD_TRAIN_MAX_OBJECTS]; /* class c = object obj_ids[c] */
     int num_obj_ids;        /* 1 */
     const char *variant;    /* "darknet-tiny-h" (or darknet53, darknet-tiny) */
