@@ -11,6 +11,7 @@
 #include "uakd/distill.h"
 #include "uakd/fileio.h"
 #include "uakd/train.h"
+#include "spn_cli.h"
 #include "wdr_opts.h"
 
 static void usage(FILE *f) {
@@ -33,6 +34,7 @@ static void usage(FILE *f) {
 }
 
 int uakd_cmd_distill(int argc, char **argv) {
+    if (spn_cli_family(argc, argv)) return spn_cmd_distill(argc, argv); /* an SPNv2 student */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
     int sep = argc;
     for (int i = 1; i < argc; i++)

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "uakd/distill.h"
 #include "uakd/train.h"
+#include "spn_cli.h"
 #include "wdr_opts.h"
 
 static void usage(FILE *f) {
@@ -61,6 +62,7 @@ static int train_member(const char *dir, int e, const uakd_ensemble_info *info, 
 }
 
 int uakd_cmd_ensemble(int argc, char **argv) {
+    if (spn_cli_family(argc, argv)) return spn_cmd_ensemble(argc, argv); /* SPNv2 members */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
     int sep = argc;
     for (int i = 1; i < argc; i++)

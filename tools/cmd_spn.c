@@ -50,6 +50,7 @@ static void train_usage(FILE *f) {
             "  --phi N             0, 3 or 6 (EfficientDet scaling) [0]\n"
             "  --reduced           a small test network: width 0.25, depth 0.34, BiFPN 16 x 2, head depth 2\n"
             "  --input WxH         network input, multiples of 128 [768x512]\n"
+            "  --width-mult X, --bifpn-width N, --bifpn-layers N, --head-depth N   override the phi's values\n"
             "  --batch N [8]  --steps N [10000]  --lr X [0.001]  --wd X [0.0001]  --gamma X [0.1]\n"
             "  --clip X            gradient-norm clip, 0 = none [0]\n"
             "  --erase-p X [0.5]  --flare-p X [0.5]  --photometric-p X [0.5]\n"
@@ -80,8 +81,11 @@ static int train_parse(int argc, char **argv, uakd_spn_train_config *c) {
         {"erase-p", 1, 0, 'E'},  {"flare-p", 1, 0, 'f'},     {"photometric-p", 1, 0, 'h'}, {"seed", 1, 0, 'S'},
         {"init", 1, 0, 'I'},     {"val-every", 1, 0, 'e'},   {"val-max", 1, 0, 'x'},      {"ckpt-every", 1, 0, 'K'},
         {"log-every", 1, 0, 'L'}, {"resume", 0, 0, 'r'},     {"threads", 1, 0, 't'},      {"loader-threads", 1, 0, 'p'},
-        {"cache-mb", 1, 0, 'M'}, {"backend", 1, 0, 'B'},     {0, 0, 0, 0}};
+        {"cache-mb", 1, 0, 'M'}, {"backend", 1, 0, 'B'},     {"width-mult", 1, 0, 'X'},   {"bifpn-width", 1, 0, 'Y'},
+        {"bifpn-layers", 1, 0, 'Z'}, {"head-depth", 1, 0, 'H'}, {0, 0, 0, 0}};
     int o, in_w = 0, in_h = 0, reduced = 0;
+    double wm = 0;
+    long bw = 0, bl = 0, hd = 0;
     long v, phi = 0;
     optind = 1;
     opterr = 0;
@@ -118,6 +122,10 @@ static int train_parse(int argc, char **argv, uakd_spn_train_config *c) {
         case 'p': ok = uakd_cli_parse_long("train", "--loader-threads", optarg, 0, 64, &v), c->loader_threads = (int)v; break;
         case 'M': ok = uakd_cli_parse_long("train", "--cache-mb", optarg, 0, 1L << 20, &v), c->cache_bytes = (size_t)v << 20; break;
         case 'B': ok = wdr_set_backend("train", optarg); break;
+        case 'X': ok = uakd_cli_parse_double("train", "--width-mult", optarg, 0.05, 4, &wm); break;
+        case 'Y': ok = uakd_cli_parse_long("train", "--bifpn-width", optarg, 4, 1024, &bw); break;
+        case 'Z': ok = uakd_cli_parse_long("train", "--bifpn-layers", optarg, 1, 16, &bl); break;
+        case 'H': ok = uakd_cli_parse_long("train", "--head-depth", optarg, 1, 16, &hd); break;
         default:
             fprintf(stderr, "uakd train: unknown or incomplete option '%s' (see uakd train --family spnv2 --help)\n",
                     argv[optind - 1]);
@@ -137,8 +145,12 @@ static int train_parse(int argc, char **argv, uakd_spn_train_config *c) {
         return 0;
     }
     if (in_w) c->model.in_w = in_w, c->model.in_h = in_h;
-    if (!c->data_root || !c->out_dir || !c->keypoints_csv) {
-        fprintf(stderr, "uakd train: --data, --keypoints and --out are required (see uakd train --family spnv2 --help)\n");
+    if (wm > 0) c->model.width_mult = wm;
+    if (bw) c->model.bifpn_width = (int)bw;
+    if (bl) c->model.bifpn_layers = (int)bl;
+    if (hd) c->model.head_depth = (int)hd;
+    if (!c->data_root || !c->keypoints_csv) {
+        fprintf(stderr, "uakd train: --data and --keypoints are required (see uakd train --family spnv2 --help)\n");
         return 0;
     }
     return 1;
@@ -166,11 +178,24 @@ static int on_progress(const uakd_train_progress *p, void *user) {
     return 0;
 }
 
+int spn_train_parse(int argc, char **argv, uakd_spn_train_config *c) {
+    uakd_spn_train_config_default(c);
+    return train_parse(argc, argv, c);
+}
+
 int spn_cmd_train(int argc, char **argv) {
     if (uakd_cli_wants_help(argc, argv)) return train_usage(stdout), 0;
     uakd_spn_train_config c;
-    uakd_spn_train_config_default(&c);
-    if (!train_parse(argc, argv, &c)) return UAKD_EXIT_USAGE;
+    if (!spn_train_parse(argc, argv, &c)) return UAKD_EXIT_USAGE;
+    if (!c.out_dir) {
+        fprintf(stderr, "uakd train: --out is required (see uakd train --family spnv2 --help)\n");
+        return UAKD_EXIT_USAGE;
+    }
+    return spn_train_run_cli("train", &c);
+}
+
+int spn_train_run_cli(const char *cmd, uakd_spn_train_config *cp) {
+    uakd_spn_train_config c = *cp;
     progress_state ps = {isatty(2), c.log_every};
     c.progress = on_progress;
     c.user = &ps;
@@ -178,10 +203,10 @@ int spn_cmd_train(int argc, char **argv) {
     c.interrupt = &wdr_interrupted;
     uakd_spnnet *probe = NULL;
     uakd_status st = uakd_spnnet_new(&c.model, 1, 0, &probe);
-    if (st != UAKD_OK) return uakd_cli_report("train", st);
-    fprintf(stderr, "train: spnv2 (width %g, depth %g, BiFPN %d x %d, head %d) %lld parameters, input %dx%d, batch %d, "
+    if (st != UAKD_OK) return uakd_cli_report(cmd, st);
+    fprintf(stderr, "%s: spnv2 (width %g, depth %g, BiFPN %d x %d, head %d) %lld parameters, input %dx%d, batch %d, "
                     "%lld steps, lr %g, %d compute threads, backend %s\n",
-            c.model.width_mult, c.model.depth_mult, c.model.bifpn_width, c.model.bifpn_layers, c.model.head_depth,
+            cmd, c.model.width_mult, c.model.depth_mult, c.model.bifpn_width, c.model.bifpn_layers, c.model.head_depth,
             (long long)uakd_net_trainable_count(probe->net), c.model.in_w, c.model.in_h, c.batch, (long long)c.steps, c.lr,
             uakd_get_num_threads(), uakd_backend_name(uakd_get_backend()));
     uakd_spnnet_free(probe);
@@ -189,9 +214,9 @@ int spn_cmd_train(int argc, char **argv) {
     st = uakd_spn_train_run(&c, &res);
     if (ps.tty) fputc('\n', stderr);
     if (st == UAKD_OK || st == UAKD_EINTERRUPTED)
-        fprintf(stderr, "train: %lld steps in %.1f s (%.3f s/step)\n", (long long)res.steps_done, res.seconds,
+        fprintf(stderr, "%s: %lld steps in %.1f s (%.3f s/step)\n", cmd, (long long)res.steps_done, res.seconds,
                 res.steps_done ? res.seconds / (double)res.steps_done : 0.0);
-    if (st != UAKD_OK) return uakd_cli_report("train", st);
+    if (st != UAKD_OK) return uakd_cli_report(cmd, st);
     printf("model: %s/model.safetensors\n", c.out_dir);
     return UAKD_EXIT_OK;
 }
