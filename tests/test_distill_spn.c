@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "test.h"
 #include "uakd/backend.h"
@@ -171,10 +172,51 @@ static void test_refusals(void) {
     CHECK(d == NULL);
 }
 
+/* uakd ensemble / distill --family spnv2 end to end: two members, a per-keypoint uakd+pfkd
+ * student with a narrower BiFPN (adapter), its log has the hook's terms; a rerun of the ensemble
+ * skips the finished members. */
+static void test_cli(void) {
+    const char *cli = getenv("UAKD_CLI");
+    if (!setup()) {
+        CHECK(setup());
+        return;
+    }
+    char cmd[8192], ens[1100], st[1100], tr[3000];
+    snprintf(ens, sizeof ens, "%s", test_tmp("distill_spn_cli_ens"));
+    snprintf(st, sizeof st, "%s", test_tmp("distill_spn_cli_st"));
+    snprintf(tr, sizeof tr, "--data %s --keypoints %s --reduced --input 128x128 --batch 2 --steps 2 --val-list none --threads 1",
+             g_root, g_csv);
+    snprintf(cmd, sizeof cmd, "%s ensemble --family spnv2 --members 2 --out %s -- %s >/dev/null 2>&1", cli, ens, tr);
+    CHECK(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd, "%s ensemble --family spnv2 --members 2 --out %s -- %s 2>&1 | grep -c 'finished' | grep -q 2",
+             cli, ens, tr);
+    CHECK(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd,
+             "%s distill --family spnv2 --method uakd+pfkd --per-keypoint --r 3 --ensemble %s --out %s -- %s --bifpn-width 8 "
+             ">/dev/null 2>&1",
+             cli, ens, st, tr);
+    CHECK(system(cmd) == 0);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/train_log.jsonl", st);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < 4) n += strstr(line, "\"kd_pred\"") && strstr(line, "\"kd_feat\"");
+    fclose(f);
+    CHECK(n >= 1);
+    snprintf(cmd, sizeof cmd, "%s distill --family spnv2 --tau auto --ensemble %s --out %s -- %s >/dev/null 2>&1", cli, ens,
+             st, tr);
+    CHECK(WEXITSTATUS(system(cmd)) == 2);
+}
+
 int main(void) {
     uakd_set_num_threads(1);
     RUN(test_uakd_pfkd);
     RUN(test_adlp_fkd_and_pfkd);
     RUN(test_refusals);
+    if (getenv("UAKD_CLI")) RUN(test_cli);
+    else SKIP(test_cli, "UAKD_CLI not set (run through make test)");
     return TEST_END();
 }
