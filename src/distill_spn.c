@@ -160,7 +160,9 @@ static uakd_status local_predictions(uakd_spn_distill *d, const uakd_spn_hook_ct
         double c = 0;
         for (int e = 0; e < E; e++) c += d->tconf[e * K + k] / E;
         c = c < 0 ? 0 : c > 1 ? 1 : c;
-        d->ypx[2 * (bk + k)] = d->mean[2 * k], d->ypx[2 * (bk + k) + 1] = d->mean[2 * k + 1];
+        /* + 0.5: uakd_pfkd_sample maps u to u / 4 - 0.5 (pixel centres at i + 0.5); the heatmap cell of
+         * an integer-centred input point x is (x + 0.5) / 4 - 0.5 (uakd/spn.h) */
+        d->ypx[2 * (bk + k)] = d->mean[2 * k] + 0.5f, d->ypx[2 * (bk + k) + 1] = d->mean[2 * k + 1] + 0.5f;
         d->y[2 * (bk + k)] = d->mean[2 * k] / (float)d->in_w, d->y[2 * (bk + k) + 1] = d->mean[2 * k + 1] / (float)d->in_h;
         d->tmass[bk + k] = uakd_distill_teacher_mass(&d->cfg, d->u[k], (float)c);
         d->sum_u += d->u[k], d->count_u++;
@@ -211,7 +213,7 @@ static uakd_status feature_loss(uakd_spn_distill *d, uakd_spn_hook_ctx *ctx, dou
         }
         float xs[2 * UAKD_SPN_MAX_KEYPOINTS];
         for (int k = 0; k < K; k++)
-            xs[2 * k] = d->x[2 * (b * K + k)] * d->in_w, xs[2 * k + 1] = d->x[2 * (b * K + k) + 1] * d->in_h;
+            xs[2 * k] = d->x[2 * (b * K + k)] * d->in_w + 0.5f, xs[2 * k + 1] = d->x[2 * (b * K + k) + 1] * d->in_h + 0.5f;
         UAKD_TRY(uakd_pfkd_sample(fsb, C, d->hh, d->hw, 4, r, K, xs, d->pts, d->rs));
         UAKD_TRY(uakd_pfkd_sample(ftb, C, d->hh, d->hw, 4, r, K, d->ypx + 2 * (size_t)b * K, d->pts, d->rt));
         memset(d->grs, 0, sizeof(float) * (size_t)C * K * d->rr);

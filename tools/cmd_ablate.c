@@ -17,6 +17,7 @@
 #include "uakd/infer.h"
 #include "uakd/plot.h"
 #include "uakd/report.h"
+#include "spn_cli.h"
 #include "wdr_opts.h"
 
 #define MAX_SEEDS 16
@@ -202,6 +203,7 @@ static int parse_methods(const char *s, uakd_distill_method *out, int *n) {
 }
 
 int uakd_cmd_ablate(int argc, char **argv) {
+    if (spn_cli_family(argc, argv)) return spn_cmd_ablate(argc, argv); /* SPNv2 students */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
     int sep = argc;
     for (int i = 1; i < argc; i++)

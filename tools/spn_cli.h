@@ -16,6 +16,8 @@ int spn_train_run_cli(const char *cmd, struct uakd_spn_train_config *c);
 /* `uakd ensemble --family spnv2` and `uakd distill --family spnv2` (cmd_spn_distill.c). */
 int spn_cmd_ensemble(int argc, char **argv);
 int spn_cmd_distill(int argc, char **argv);
+/* `uakd ablate --family spnv2` (cmd_spn_ablate.c). */
+int spn_cmd_ablate(int argc, char **argv);
 int spn_cmd_eval(int argc, char **argv);
 
 #endif

@@ -18,8 +18,9 @@
  *     (keypoint k only with itself). Both normalised per image: L = 1/V sum_b sum_problems.
  *   kd_pred = gamma_p L (UAKD, plan held constant; ADLP debiased divergence for adlp*).
  *   kd_feat (pfkd, uakd+pfkd) = gamma_f / V sum_b 1/(N M) sum_ij pi_ij MSE(R_T(j), A(R_S(i))) with
- *     r x r regions (r = cfg->region) on P2 (stride 4) around the student's / teacher's
- *     keypoints, the teacher's from member feat_member (0 when < 0); A the 1x1 bias-free adapter
+ *     r x r regions (r = cfg->region) on P2 (stride 4) centred on the student's / teacher's
+ *     keypoints (input x maps to the P2 grid point (x + 0.5) / 4 - 0.5, the heatmap convention of
+ *     uakd/spn.h), the teacher's from member feat_member (0 when < 0); A the 1x1 bias-free adapter
  *     (student BiFPN width -> teacher width: 64 -> 384 for phi 0 -> phi 6), trained as the loop's
  *     extra net; identity when the widths agree.
  *   kd_feat (adlp+fkd) = gamma_f / B sum_b FKD(F_T, A(F_S)) on P2.
