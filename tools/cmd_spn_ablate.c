@@ -47,7 +47,7 @@ static uakd_status evaluate(const char *dir, const uakd_spn_train_config *c, dou
 }
 
 static int run_exists(const char *dir) {
-    char p[4200];
+    char p[4300];
     struct stat sb;
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
     return stat(p, &sb) == 0;
@@ -116,7 +116,7 @@ int spn_cmd_ablate(int argc, char **argv) {
     static double vals[UAKD_DISTILL_METHODS][MAX_SEEDS][NMET];
     for (int k = 0; k < nm; k++)
         for (int s = 0; s < seeds; s++) {
-            char dir[4200];
+            char dir[4096];
             snprintf(dir, sizeof dir, "%s/%s_seed%ld", d.out, names[k], seed0 + s);
             if (!run_exists(dir)) {
                 uakd_spn_train_config c = base;
