@@ -37,6 +37,7 @@ static void usage(FILE *f) {
             "missing rate. Writes DIR/ablation.md, DIR/ablation.json and DIR/ablation.png. Runs live in\n"
             "DIR/<method>_seed<S>/; finished runs are reused, interrupted ones resume.\n\n"
             "options (defaults in brackets):\n"
+            "  --family spnv2      SPNv2 heatmap networks on SPEED+ (see uakd ablate --family spnv2 --help)\n"
             "  --ensemble DIR      the teacher ensemble (required)\n"
             "  --out DIR           output directory (required)\n"
             "  --methods LIST      comma-separated [student,adlp,adlp+fkd,uakd,pfkd,uakd+pfkd]\n"

@@ -23,6 +23,7 @@ static void usage(FILE *f) {
             "member variance s2 (input pixels) gives u = tanh(s2 / tau^2). Logs, checkpoints, Ctrl-C and\n"
             "--resume work as in `uakd train` (log keys kd_pred, kd_feat).\n\n"
             "options (defaults in brackets):\n"
+            "  --family spnv2      SPNv2 heatmap networks on SPEED+ (see uakd distill --family spnv2 --help)\n"
             "%s"
             "  --ensemble DIR      the teacher ensemble (required)\n"
             "  --out DIR           output directory (or --out in the train options)\n"

@@ -27,6 +27,7 @@ static void usage(FILE *f) {
             "command completes an interrupted ensemble. DIR/ensemble.json records the seeds, the\n"
             "validation ADD(-S)-0.1d of each member and the designated PFKD member (the best one).\n\n"
             "options:\n"
+            "  --family spnv2      SPNv2 heatmap networks on SPEED+ (see uakd ensemble --family spnv2 --help)\n"
             "  --out DIR      ensemble directory, created (required)\n"
             "  --members E    number of members, 2..%d [5]\n"
             "  --jobs J       members trained at the same time, as separate processes [1]\n"
