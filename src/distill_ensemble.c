@@ -74,6 +74,12 @@ uakd_status uakd_ensemble_scan(const char *dir, int members, uint64_t s0, uakd_e
         m->val_add_01 = last_val_score(md);
     }
     designate(info);
+    char md[4096];
+    uakd_model_info mi;
+    if (uakd_ensemble_member_dir(dir, 0, md, sizeof md) == UAKD_OK && uakd_model_info_read(md, &mi, NULL, 0) == UAKD_OK)
+        snprintf(info->architecture, sizeof info->architecture, "%.40s width %d tower %d input %d",
+                 mi.variant[0] ? mi.variant : mi.cfg_path, mi.model.width, mi.model.tower_convs, mi.model.input_size);
+    uakd_clear_error();
     return UAKD_OK;
 }
 
@@ -81,6 +87,7 @@ uakd_status uakd_ensemble_write(const char *dir, const uakd_ensemble_info *info)
     cJSON *j = cJSON_CreateObject(), *arr = cJSON_CreateArray();
     cJSON_AddStringToObject(j, "format", ENSEMBLE_FORMAT);
     cJSON_AddNumberToObject(j, "version", ENSEMBLE_VERSION);
+    cJSON_AddStringToObject(j, "architecture", info->architecture);
     cJSON_AddItemToObject(j, "members", arr);
     for (int e = 0; e < info->members; e++) {
         cJSON *m = cJSON_CreateObject();
@@ -119,9 +126,14 @@ static int only_keys(const cJSON *o, const char *const *keys, int n) {
 }
 
 static uakd_status parse(const cJSON *j, const char *path, uakd_ensemble_info *info) {
-    static const char *const top[] = {"format", "version", "members", "pfkd_member"};
+    static const char *const top[] = {"format", "version", "architecture", "members", "pfkd_member"};
     static const char *const mk[] = {"dir", "seed", "finished", "val_add_01"};
-    if (!cJSON_IsObject(j) || !only_keys(j, top, 4)) return bad(path, "not an object with format, version, members, pfkd_member");
+    if (!cJSON_IsObject(j) || !only_keys(j, top, 5))
+        return bad(path, "not an object with format, version, architecture, members, pfkd_member");
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(j, "architecture");
+    if (arch && (!cJSON_IsString(arch) || strlen(arch->valuestring) >= sizeof info->architecture))
+        return bad(path, "architecture must be a short string");
+    if (arch) snprintf(info->architecture, sizeof info->architecture, "%s", arch->valuestring);
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, "format"), *v = cJSON_GetObjectItemCaseSensitive(j, "version");
     if (!cJSON_IsString(f) || strcmp(f->valuestring, ENSEMBLE_FORMAT) || !cJSON_IsNumber(v) ||
         v->valuedouble != ENSEMBLE_VERSION)

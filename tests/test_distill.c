@@ -201,6 +201,39 @@ static void test_uncertainty_cli(void) {
     uakd_teachers_free(t);
 }
 
+/* An interrupted ensemble: member_1 lost its final model but has its checkpoint; rerunning the
+ * command skips member_0 and resumes member_1 (which then has its model again). */
+static void test_ensemble_cli_resume(void) {
+    const char *cli = getenv("UAKD_CLI");
+    if (!cli || !setup()) {
+        CHECK(setup());
+        return;
+    }
+    char dir[1100], cmd[8192], out[1100], w[1200];
+    snprintf(dir, sizeof dir, "%s", test_tmp("distill_ens_resume"));
+    snprintf(out, sizeof out, "%s", test_tmp("distill_ens_resume.txt"));
+    snprintf(cmd, sizeof cmd,
+             "%s ensemble --members 2 --out %s -- --data %s --obj 1 --variant darknet-tiny-h --width 8 --tower 1 "
+             "--input 64 --batch 2 --steps 2 --val-split none --threads 1 >%s 2>&1",
+             cli, dir, g_ds, out);
+    CHECK(system(cmd) == 0);
+    snprintf(w, sizeof w, "%s/member_1/model.safetensors", dir);
+    CHECK(remove(w) == 0);
+    uakd_ensemble_info info;
+    CHECK_OK(uakd_ensemble_scan(dir, 2, 1, &info));
+    CHECK(info.m[0].finished && !info.m[1].finished && info.m[1].has_checkpoint);
+    CHECK(system(cmd) == 0);
+    void *text = NULL;
+    size_t n = 0;
+    CHECK_OK(uakd_read_file(out, 1 << 20, &text, &n));
+    char *s = realloc(text, n + 1);
+    if (s) s[n] = 0;
+    CHECK(s && strstr(s, "member_0 finished, skipped") && strstr(s, "member_1 (seed 2), resuming"));
+    free(s);
+    struct stat st;
+    CHECK(stat(w, &st) == 0);
+}
+
 static void test_masses(void) {
     uakd_distill_config c;
     uakd_distill_config_default(&c);
@@ -481,6 +514,9 @@ static void test_scan(void) {
     CHECK_OK(uakd_teachers_open(g_ens, 4, -1, &t));
     if (!t) return;
     CHECK(uakd_teachers_count(t) == 2 && uakd_teachers_feat_member(t) == 0);
+    uakd_ensemble_info info;
+    CHECK_OK(uakd_ensemble_read(g_ens, &info));
+    CHECK(!strcmp(info.architecture, "darknet-tiny-h width 16 tower 1 input 64"));
     const int obj = 1;
     uakd_unc_scan s;
     CHECK_OK(uakd_teachers_scan(t, g_ds, "train", &obj, 1, 0.1, 6, &s));
@@ -501,6 +537,7 @@ int main(void) {
     RUN(test_masses);
     RUN(test_ensemble_dir);
     RUN(test_ensemble_cli_skips);
+    RUN(test_ensemble_cli_resume);
     RUN(test_uncertainty_cli);
     RUN(test_teacher_pass_and_fd);
     RUN(test_scan);

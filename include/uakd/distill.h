@@ -4,8 +4,9 @@
  *
  * Ensemble directory: member_0/, ..., member_{E-1}/ (each a `uakd train` output directory; a
  * member is finished when its model.safetensors exists) and ensemble.json:
- *   {"format": "uakd-ensemble", "version": 1, "members": [{"dir": "member_0", "seed": 1,
- *    "finished": true, "val_add_01": 61.5}, ...], "pfkd_member": 0}
+ *   {"format": "uakd-ensemble", "version": 1, "architecture": "darknet-tiny-h width 128 tower 4
+ *    input 256", "members": [{"dir": "member_0", "seed": 1, "finished": true, "val_add_01": 61.5},
+ *    ...], "pfkd_member": 0}
  * pfkd_member, the member whose features PFKD / FKD distil, is the finished member with the best
  * last validation ADD(-S)-0.1d (the first on ties; 0 when none was validated).
  *
@@ -94,6 +95,7 @@ typedef struct uakd_ensemble_member {
 } uakd_ensemble_member;
 
 typedef struct uakd_ensemble_info {
+    char architecture[96]; /* "<variant or cfg> width W tower T input S" of member_0 ("" unknown) */
     int members;
     uakd_ensemble_member m[UAKD_ENSEMBLE_MAX];
     int pfkd_member;
