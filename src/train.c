@@ -59,7 +59,7 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static uakd_status make_dirs(const char *path) {
+uakd_status uakd_train_make_dirs(const char *path) {
     char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
         return uakd_fail(UAKD_EINVAL, "train: output directory path too long");
@@ -424,7 +424,7 @@ uakd_status uakd_train_run(const uakd_train_config *c, uakd_train_result *result
     UAKD_TRY(check_config(c));
     run r = {0};
     r.c = c;
-    uakd_status st = make_dirs(c->out_dir);
+    uakd_status st = uakd_train_make_dirs(c->out_dir);
     if (st == UAKD_OK) st = load_data(&r);
     if (st == UAKD_OK) st = build(&r);
     if (st == UAKD_OK && c->resume) st = resume(&r);

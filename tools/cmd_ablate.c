@@ -17,6 +17,7 @@
 #include "uakd/infer.h"
 #include "uakd/plot.h"
 #include "uakd/report.h"
+#include "spn_cli.h"
 #include "wdr_opts.h"
 
 #define MAX_SEEDS 16
@@ -36,6 +37,7 @@ static void usage(FILE *f) {
             "missing rate. Writes DIR/ablation.md, DIR/ablation.json and DIR/ablation.png. Runs live in\n"
             "DIR/<method>_seed<S>/; finished runs are reused, interrupted ones resume.\n\n"
             "options (defaults in brackets):\n"
+            "  --family spnv2      SPNv2 heatmap networks on SPEED+ (see uakd ablate --family spnv2 --help)\n"
             "  --ensemble DIR      the teacher ensemble (required)\n"
             "  --out DIR           output directory (required)\n"
             "  --methods LIST      comma-separated [student,adlp,adlp+fkd,uakd,pfkd,uakd+pfkd]\n"
@@ -202,6 +204,7 @@ static int parse_methods(const char *s, uakd_distill_method *out, int *n) {
 }
 
 int uakd_cmd_ablate(int argc, char **argv) {
+    if (spn_cli_family(argc, argv)) return spn_cmd_ablate(argc, argv); /* SPNv2 students */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
     int sep = argc;
     for (int i = 1; i < argc; i++)

@@ -11,6 +11,7 @@
 #include "uakd/distill.h"
 #include "uakd/fileio.h"
 #include "uakd/train.h"
+#include "spn_cli.h"
 #include "wdr_opts.h"
 
 static void usage(FILE *f) {
@@ -22,6 +23,7 @@ static void usage(FILE *f) {
             "member variance s2 (input pixels) gives u = tanh(s2 / tau^2). Logs, checkpoints, Ctrl-C and\n"
             "--resume work as in `uakd train` (log keys kd_pred, kd_feat).\n\n"
             "options (defaults in brackets):\n"
+            "  --family spnv2      SPNv2 heatmap networks on SPEED+ (see uakd distill --family spnv2 --help)\n"
             "%s"
             "  --ensemble DIR      the teacher ensemble (required)\n"
             "  --out DIR           output directory (or --out in the train options)\n"
@@ -33,6 +35,7 @@ static void usage(FILE *f) {
 }
 
 int uakd_cmd_distill(int argc, char **argv) {
+    if (spn_cli_family(argc, argv)) return spn_cmd_distill(argc, argv); /* an SPNv2 student */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
     int sep = argc;
     for (int i = 1; i < argc; i++)

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "uakd/distill.h"
 #include "uakd/train.h"
+#include "spn_cli.h"
 #include "wdr_opts.h"
 
 static void usage(FILE *f) {
@@ -26,6 +27,7 @@ static void usage(FILE *f) {
             "command completes an interrupted ensemble. DIR/ensemble.json records the seeds, the\n"
             "validation ADD(-S)-0.1d of each member and the designated PFKD member (the best one).\n\n"
             "options:\n"
+            "  --family spnv2      SPNv2 heatmap networks on SPEED+ (see uakd ensemble --family spnv2 --help)\n"
             "  --out DIR      ensemble directory, created (required)\n"
             "  --members E    number of members, 2..%d [5]\n"
             "  --jobs J       members trained at the same time, as separate processes [1]\n"
@@ -61,6 +63,7 @@ static int train_member(const char *dir, int e, const uakd_ensemble_info *info, 
 }
 
 int uakd_cmd_ensemble(int argc, char **argv) {
+    if (spn_cli_family(argc, argv)) return spn_cmd_ensemble(argc, argv); /* SPNv2 members */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
     int sep = argc;
     for (int i = 1; i < argc; i++)

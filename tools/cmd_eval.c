@@ -16,6 +16,7 @@
 #include "uakd/fileio.h"
 #include "uakd/report.h"
 #include "uakd/train.h"
+#include "spn_cli.h"
 #include "wdr_opts.h"
 
 static void usage(FILE *f) {
@@ -28,6 +29,8 @@ static void usage(FILE *f) {
             "with symmetries in models_info.json) over every vertex of models_eval, success at 0.05, 0.1,\n"
             "0.2 diameters; 2D projection error at 5 px; 5 cm 5 deg; mean rotation and translation errors.\n"
             "A missing prediction counts as a failure.\n\n"
+            "An SPNv2 model (config.json \"family\": \"spnv2\") is scored on SPEED+ instead\n"
+            "(uakd eval --family spnv2 --help).\n\n"
             "options (defaults in brackets):\n"
             "  --model M       a model directory written by uakd train (config.json + model.safetensors,\n"
             "                  or checkpoint.safetensors while training), or a weights file in one (required)\n"
@@ -307,6 +310,7 @@ static int parse(int argc, char **argv, eval_opts *o) {
 }
 
 int uakd_cmd_eval(int argc, char **argv) {
+    if (spn_cli_family(argc, argv) || spn_cli_model_is(argc, argv)) return spn_cmd_eval(argc, argv); /* SPNv2 */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
     eval_opts o = {0};
     o.split = "test", o.batch = 8, o.examples = 6;

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "uakd/backend.h"
 #include "uakd/train.h"
+#include "spn_cli.h"
 #include "wdr_opts.h"
 
 static void usage(FILE *f) {
@@ -20,6 +21,7 @@ static void usage(FILE *f) {
             "ray-distance pose loss, AdamW with a one-cycle schedule and gradient clipping. Ctrl-C writes a\n"
             "checkpoint and stops; --resume continues exactly where it stopped.\n\n"
             "options (defaults in brackets):\n"
+            "  --family spnv2      train the SPNv2 heatmap family on SPEED+ instead (uakd train --family spnv2 --help)\n"
             "  --data ROOT         BOP dataset root (camera.json, models/, <split>/) (required)\n"
             "  --out DIR           output directory, created (required): config.json, train_log.jsonl,\n"
             "                      checkpoint.safetensors, model.safetensors\n"
@@ -168,8 +170,10 @@ int wdr_train_run_cli(const char *cmd, uakd_train_config *cp, uakd_train_result 
     c.user = &ps;
     wdr_catch_sigint();
     c.interrupt = &wdr_interrupted;
-    fprintf(stderr, "%s: %s, width %d, input %d, batch %d, %lld steps, lr %g, %d compute threads, backend %s\n",
-            cmd, c.cfg_path ? c.cfg_path : c.variant, c.width, c.input_size, c.batch, (long long)c.steps, c.lr,
+    char width[32] = "the variant's";
+    if (c.width) snprintf(width, sizeof width, "%d", c.width);
+    fprintf(stderr, "%s: %s, width %s, input %d, batch %d, %lld steps, lr %g, %d compute threads, backend %s\n",
+            cmd, c.cfg_path ? c.cfg_path : c.variant, width, c.input_size, c.batch, (long long)c.steps, c.lr,
             uakd_get_num_threads(), uakd_backend_name(uakd_get_backend()));
     uakd_train_result res;
     uakd_status st = uakd_train_run(&c, &res);
@@ -186,6 +190,7 @@ int wdr_train_run_cli(const char *cmd, uakd_train_config *cp, uakd_train_result 
 }
 
 int uakd_cmd_train(int argc, char **argv) {
+    if (spn_cli_family(argc, argv)) return spn_cmd_train(argc, argv); /* the SPNv2 family on SPEED+ */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
     uakd_train_config c;
     if (!wdr_train_parse("train", argc, argv, &c)) return UAKD_EXIT_USAGE;
