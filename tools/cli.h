@@ -36,5 +36,12 @@ int uakd_cmd_pnp(int argc, char **argv);
 int uakd_cmd_netinfo(int argc, char **argv);
 int uakd_cmd_convert(int argc, char **argv);
 int uakd_cmd_fit_demo(int argc, char **argv);
+int uakd_cmd_train(int argc, char **argv);
+int uakd_cmd_ensemble(int argc, char **argv);
+int uakd_cmd_distill(int argc, char **argv);
+int uakd_cmd_uncertainty(int argc, char **argv);
+int uakd_cmd_ablate(int argc, char **argv);
+int uakd_cmd_eval(int argc, char **argv);
+int uakd_cmd_predict(int argc, char **argv);
 
 #endif

@@ -14,6 +14,13 @@ static const uakd_cli_command commands[] = {
     {"pnp", "pose from 3D-2D correspondences (JSON in, JSON out)", uakd_cmd_pnp},
     {"convert", "convert darknet .weights into safetensors for a network description", uakd_cmd_convert},
     {"netinfo", "check a network description and print its layers, parameters and FLOPs", uakd_cmd_netinfo},
+    {"train", "train a WDRNet keypoint network on a BOP dataset", uakd_cmd_train},
+    {"eval", "score a trained WDRNet on a BOP split (ADD(-S), 2D projection) and write a report", uakd_cmd_eval},
+    {"predict", "pose of an object in one image from a trained WDRNet (JSON and an overlay)", uakd_cmd_predict},
+    {"ensemble", "train a teacher ensemble (members differing only in seed), resumable", uakd_cmd_ensemble},
+    {"uncertainty", "ensemble uncertainty over a dataset: histogram of u, per-corner statistics", uakd_cmd_uncertainty},
+    {"distill", "train a compact student from a teacher ensemble (UAKD, PFKD and baselines)", uakd_cmd_distill},
+    {"ablate", "compare distillation methods over student seeds (table, JSON, chart)", uakd_cmd_ablate},
     {"fit-demo", "train a small keypoint network on generated images (engine demo)", uakd_cmd_fit_demo},
 };
 
