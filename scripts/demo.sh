@@ -45,6 +45,10 @@ fi
 
 # Idle OpenMP threads sleep instead of spinning (the CLI also sets this by itself).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# OpenBLAS's own threads wait by sched_yield; on a busy machine the small LAPACK calls of the pose
+# solver then crawl (measured: a 60-crop evaluation 6 s with one BLAS thread, > 60 s without). The
+# heavy kernels set their thread count themselves, so one BLAS thread costs nothing elsewhere.
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 # The configuration (docs/demo.md says why). Teachers: DarkNet-Tiny-H with a narrow head; student:
 # DarkNet-Tiny-H at a quarter of the teachers' width. Three members train at the same time, one
@@ -61,7 +65,7 @@ else
     data=data-cache/demo-ape
     count=2000 val_fraction=0.05
     members=3 t_width=32 t_steps=1500
-    s_width=16 s_steps=1500
+    s_width=16 s_steps=600
     scan=200
 fi
 seed=1
