@@ -31,6 +31,8 @@ void uakd_synth_config_default(uakd_synth_config *c, uakd_synth_format format) {
     c->height = format == UAKD_SYNTH_BOP ? 480 : 1200;
     c->depth_min = format == UAKD_SYNTH_BOP ? 600 : 3;
     c->depth_max = format == UAKD_SYNTH_BOP ? 1200 : 10;
+    c->min_elevation_deg = -1000;
+    c->max_roll_deg = 15;
     c->seed = 1;
     c->per_image = 1;
     c->noise_sigma = 2;
@@ -111,9 +113,25 @@ void uakd_random_rotation(uakd_rng *r, double R[9]) {
     uakd_quat_to_rot(q, R);
 }
 
-uakd_status uakd_synth_sample_pose(const uakd_camera *cam, int width, int height, const double min[3],
-                                   const double max[3], double zmin, double zmax, double margin, uakd_rng *r,
-                                   uakd_pose *out) {
+void uakd_random_upper_view(uakd_rng *r, double min_elevation_deg, double max_roll_deg, double R[9]) {
+    const double deg = 0.017453292519943295;
+    double s0 = sin(fmax(-90.0, fmin(90.0, min_elevation_deg)) * deg);
+    double el = asin(uakd_rng_range(r, s0, 1.0)), az = uakd_rng_range(r, 0, 2 * M_PI);
+    double roll = uakd_rng_range(r, -max_roll_deg, max_roll_deg) * deg;
+    /* camera axes in object coordinates: z towards the object, x horizontal, y = z x x (down) */
+    double z[3] = {-cos(el) * cos(az), -cos(el) * sin(az), -sin(el)}, x[3] = {-sin(az), cos(az), 0};
+    double y[3] = {z[1] * x[2] - z[2] * x[1], z[2] * x[0] - z[0] * x[2], z[0] * x[1] - z[1] * x[0]};
+    double cr = cos(roll), sr = sin(roll);
+    for (int k = 0; k < 3; k++) {
+        R[k] = cr * x[k] - sr * y[k];
+        R[3 + k] = sr * x[k] + cr * y[k];
+        R[6 + k] = z[k];
+    }
+}
+
+static uakd_status sample_pose(const uakd_camera *cam, int width, int height, const double min[3], const double max[3],
+                               double zmin, double zmax, double margin, const uakd_synth_config *views, uakd_rng *r,
+                               uakd_pose *out) {
     if (!(zmin > 0 && zmax >= zmin))
         return uakd_fail(UAKD_EINVAL, "synth: depth range %g..%g must be positive and increasing", zmin, zmax);
     double corners[24], c[3];
@@ -121,7 +139,10 @@ uakd_status uakd_synth_sample_pose(const uakd_camera *cam, int width, int height
     for (int k = 0; k < 3; k++) c[k] = 0.5 * (min[k] + max[k]);
     for (int attempt = 0; attempt < 1000; attempt++) {
         uakd_pose p;
-        uakd_random_rotation(r, p.R);
+        if (views && views->min_elevation_deg >= -90)
+            uakd_random_upper_view(r, views->min_elevation_deg, views->max_roll_deg, p.R);
+        else
+            uakd_random_rotation(r, p.R);
         double z = uakd_rng_range(r, zmin, zmax), u = uakd_rng_range(r, 0, width - 1),
                v = uakd_rng_range(r, 0, height - 1), Rc[3];
         uakd_mat3_vec(p.R, c, Rc);
@@ -142,6 +163,17 @@ uakd_status uakd_synth_sample_pose(const uakd_camera *cam, int width, int height
     return uakd_fail(UAKD_EINVAL, "synth: cannot fit an object of box size %g x %g x %g inside a %dx%d image at "
                                   "depth %g..%g; increase the depth range or the image size",
                      max[0] - min[0], max[1] - min[1], max[2] - min[2], width, height, zmin, zmax);
+}
+
+uakd_status uakd_synth_sample_pose(const uakd_camera *cam, int width, int height, const double min[3],
+                                   const double max[3], double zmin, double zmax, double margin, uakd_rng *r,
+                                   uakd_pose *out) {
+    return sample_pose(cam, width, height, min, max, zmin, zmax, margin, NULL, r, out);
+}
+
+uakd_status uakd_synth_sample_pose_cfg(const uakd_synth_config *c, const uakd_camera *cam, const double min[3],
+                                       const double max[3], uakd_rng *r, uakd_pose *out) {
+    return sample_pose(cam, c->width, c->height, min, max, c->depth_min, c->depth_max, 1.0, c, r, out);
 }
 
 struct uakd_synth_renderer {
@@ -367,7 +399,7 @@ uakd_status uakd_synth_render_frame(uakd_synth_renderer *r, uakd_rng *rng, uakd_
         memset(a, 0, sizeof *a);
         a->object = (int)uakd_rng_below(rng, (uint64_t)r->num_objs);
         const uakd_synth_object *o = &r->objs[a->object];
-        UAKD_TRY(uakd_synth_sample_pose(&r->cam, W, H, o->min, o->max, c->depth_min, c->depth_max, 1.0, rng, &a->pose));
+        UAKD_TRY(uakd_synth_sample_pose_cfg(c, &r->cam, o->min, o->max, rng, &a->pose));
     }
     uakd_light light;
     random_light(rng, space, &light);

@@ -109,10 +109,10 @@ static uakd_status settings_string(const uakd_synth_config *c, char **out) {
     char head[1024];
     snprintf(head, sizeof head,
              "uakd %s synth layout 2 format=%s count=%ld val_fraction=%.17g size=%dx%d depth=%.17g:%.17g seed=%llu "
-             "per_image=%d occluders=%d noise=%.17g blur=%.17g jpeg=%d bg_dir=%s",
+             "per_image=%d occluders=%d noise=%.17g blur=%.17g jpeg=%d bg_dir=%s views=%.17g:%.17g",
              UAKD_VERSION_STRING, c->format == UAKD_SYNTH_BOP ? "bop" : "speedplus", c->count, c->val_fraction, c->width, c->height,
              c->depth_min, c->depth_max, (unsigned long long)c->seed, c->per_image, c->max_occluders, c->noise_sigma,
-             c->blur_prob, c->jpeg_quality, c->bg_dir ? c->bg_dir : "-");
+             c->blur_prob, c->jpeg_quality, c->bg_dir ? c->bg_dir : "-", c->min_elevation_deg, c->max_roll_deg);
     size_t cap = strlen(head) + 1 + (size_t)c->num_meshes * 4200;
     char *s = malloc(cap);
     if (!s) return uakd_fail(UAKD_ENOMEM, "synth: out of memory");

@@ -778,7 +778,41 @@ static void test_frame_speed(void) {
     uakd_synth_objects_free(objs, n);
 }
 
+/* LINEMOD-like views: a rotation, the camera above the object's x-y plane at the requested
+ * elevation or higher, the object's z axis pointing up in the image within the roll bound, and
+ * azimuths and elevations spread over their whole ranges. */
+static void test_upper_views(void) {
+    uakd_rng r;
+    uakd_rng_seed(&r, 5);
+    const double deg = M_PI / 180;
+    double min_el = 90, max_el = -90, az_bins[4] = {0};
+    for (int i = 0; i < 4000; i++) {
+        double R[9], Rt[9], I[9];
+        uakd_random_upper_view(&r, 20, 10, R);
+        uakd_mat3_transpose(R, Rt);
+        uakd_mat3_mul(R, Rt, I);
+        for (int k = 0; k < 9; k++) CHECK_NEAR(I[k], k % 4 == 0, 1e-12);
+        CHECK_NEAR(uakd_mat3_det(R), 1, 1e-12);
+        /* the camera's viewing direction in object coordinates is the third row of R */
+        double el = asin(-R[8]) / deg;
+        min_el = fmin(min_el, el), max_el = fmax(max_el, el);
+        CHECK(el >= 20 - 1e-9);
+        /* object z in camera coordinates is R's third column; in the image it points up (y < 0)
+         * and leans sideways by at most the roll */
+        double up_x = R[2], up_y = R[5];
+        if (el < 85) {
+            CHECK(up_y < 0);
+            CHECK(fabs(atan2(up_x, -up_y)) <= 10 * deg + 1e-9);
+        }
+        double az = atan2(-R[7], -R[6]);
+        az_bins[(int)((az + M_PI) / (M_PI / 2)) & 3]++;
+    }
+    CHECK(min_el < 22 && max_el > 85);
+    for (int b = 0; b < 4; b++) CHECK_NEAR(az_bins[b] / 4000, 0.25, 0.03);
+}
+
 int main(void) {
+    RUN(test_upper_views);
     RUN(test_tango_keypoints_match_official_file);
     RUN(test_random_rotation_is_uniform);
     RUN(test_sampled_poses_keep_the_box_in_view);

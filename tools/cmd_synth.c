@@ -27,6 +27,10 @@ static void help(void) {
            "  --height H          image height [bop 480, speedplus 1200]\n"
            "  --depth MIN:MAX     range of the object centre's depth, mesh units [bop 600:1200,\n"
            "                      speedplus 3:10]\n"
+           "  --views sphere|upper[:ELEV[:ROLL]]\n"
+           "                      object orientations: uniform over all rotations, or LINEMOD-like\n"
+           "                      views from above (object z up), camera elevation >= ELEV degrees\n"
+           "                      [15], any azimuth, camera roll within +-ROLL degrees [15] [sphere]\n"
            "  --seed S            random seed; the output does not depend on --threads [1]\n"
            "  --per-image N       object instances per image, BOP only, may occlude each other [1]\n"
            "  --occluders N       up to N random polygons drawn in front of the objects [0]\n"
@@ -121,6 +125,31 @@ int uakd_cmd_synth(int argc, char **argv) {
             if (!uakd_cli_parse_double(cmd, opt, lo, 1e-9, 1e12, &c.depth_min) ||
                 !uakd_cli_parse_double(cmd, opt, colon + 1, c.depth_min, 1e12, &c.depth_max))
                 return UAKD_EXIT_USAGE;
+        } else if (!strcmp(opt, "--views")) {
+            if (!strcmp(val, "sphere")) {
+                c.min_elevation_deg = -1000;
+            } else if (!strncmp(val, "upper", 5) && (val[5] == '\0' || val[5] == ':')) {
+                double elev = 15, roll = 15;
+                const char *p = val + 5;
+                char *end;
+                if (*p == ':') {
+                    elev = strtod(p + 1, &end);
+                    p = end;
+                    if (*p == ':') {
+                        roll = strtod(p + 1, &end);
+                        p = end;
+                    }
+                }
+                if (*p || !(elev >= -90 && elev <= 90) || !(roll >= 0 && roll <= 180)) {
+                    fprintf(stderr, "uakd synth: --views expects sphere or upper[:ELEV[:ROLL]] with ELEV in "
+                                    "[-90, 90] and ROLL in [0, 180], got '%s'\n", val);
+                    return UAKD_EXIT_USAGE;
+                }
+                c.min_elevation_deg = elev, c.max_roll_deg = roll;
+            } else {
+                fprintf(stderr, "uakd synth: --views expects sphere or upper[:ELEV[:ROLL]], got '%s'\n", val);
+                return UAKD_EXIT_USAGE;
+            }
         } else if (!strcmp(opt, "--seed")) {
             if (!uakd_cli_parse_long(cmd, opt, val, 0, 0x7fffffffffffffffL, &l)) return UAKD_EXIT_USAGE;
             c.seed = (uint64_t)l;

@@ -62,6 +62,10 @@ typedef struct uakd_synth_config {
     double val_fraction;           /* share of the images in the held-out split */
     int width, height;
     double depth_min, depth_max;   /* range of the object centre's z (mesh units) */
+    double min_elevation_deg;      /* < -90: uniform rotations (the default); otherwise LINEMOD-like
+                                      views: the camera above the object's x-y plane (object z up)
+                                      at elevation >= this, any azimuth, roll within +-max_roll_deg */
+    double max_roll_deg;
     uint64_t seed;
     int per_image;                 /* object instances per image (SPEED+: 1) */
     int max_occluders;             /* 0..max_occluders random polygons in front of the objects */
@@ -96,12 +100,19 @@ void uakd_synth_objects_free(uakd_synth_object *objs, int num);
 
 /* A uniformly distributed rotation (from a uniformly distributed unit quaternion). */
 void uakd_random_rotation(uakd_rng *r, double R[9]);
+/* A LINEMOD-like view: the camera on the upper cap of the view sphere (elevation uniform in
+ * sin over [min_elevation_deg, 90], azimuth uniform), looking at the object centre, upright
+ * (object z up in the image), rolled about its axis by U(-max_roll_deg, max_roll_deg). */
+void uakd_random_upper_view(uakd_rng *r, double min_elevation_deg, double max_roll_deg, double R[9]);
 /* A uniform rotation and a translation putting the box centre at depth z in [zmin, zmax] and at
  * a uniform image point, redrawn until the 8 box corners project (with distortion) at least
  * margin pixels inside the image. Fails with UAKD_EINVAL after 1000 tries. */
 uakd_status uakd_synth_sample_pose(const uakd_camera *cam, int width, int height, const double min[3],
                                    const double max[3], double zmin, double zmax, double margin, uakd_rng *r,
                                    uakd_pose *out);
+/* As uakd_synth_sample_pose with the rotation drawn as the config says (uniform or upper views). */
+uakd_status uakd_synth_sample_pose_cfg(const uakd_synth_config *c, const uakd_camera *cam, const double min[3],
+                                       const double max[3], uakd_rng *r, uakd_pose *out);
 
 /* ---- One rendered image ---- */
 
