@@ -4,24 +4,11 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
+#include "test_json.h"
 #include "uakd/mesh.h"
 #include "uakd/metrics.h"
 #include "uakd/pnp.h"
 
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    fclose(f);
-    s[got] = 0;
-    cJSON *j = cJSON_Parse(s);
-    free(s);
-    return j;
-}
 
 static int numbers(const cJSON *a, double *out, int cap) {
     int k = 0;
@@ -31,10 +18,10 @@ static int numbers(const cJSON *a, double *out, int cap) {
 }
 
 static void test_lmo_scene2(void) {
-    cJSON *gt = read_json(test_shared("data/lmo/test/000002/scene_gt.json"));
-    cJSON *cams = read_json(test_shared("data/lmo/test/000002/scene_camera.json"));
-    cJSON *info = read_json(test_shared("data/lmo/test/000002/scene_gt_info.json"));
-    cJSON *models = read_json(test_shared("data/lmo/models/models_info.json"));
+    cJSON *gt = test_read_json(test_shared("data/lmo/test/000002/scene_gt.json"));
+    cJSON *cams = test_read_json(test_shared("data/lmo/test/000002/scene_camera.json"));
+    cJSON *info = test_read_json(test_shared("data/lmo/test/000002/scene_gt_info.json"));
+    cJSON *models = test_read_json(test_shared("data/lmo/models/models_info.json"));
     CHECK(gt && cams && info && models);
     if (!(gt && cams && info && models)) goto out;
     uakd_mesh mesh[16] = {{0}};

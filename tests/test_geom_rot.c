@@ -3,37 +3,11 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
+#include "test_json.h"
 #include "uakd/geom.h"
 #include "uakd/rng.h"
 
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    fclose(f);
-    s[got] = 0;
-    cJSON *j = cJSON_Parse(s);
-    free(s);
-    return j;
-}
 
-/* Copies a (possibly nested) JSON array of numbers into out, row by row; returns the count. */
-static int flat(const cJSON *a, double *out, int cap) {
-    int k = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, a) {
-        if (cJSON_IsArray(e)) {
-            k += flat(e, out + k, cap - k);
-        } else if (k < cap) {
-            out[k++] = e->valuedouble;
-        }
-    }
-    return k;
-}
 
 static void test_rodrigues_hand(void) {
     double r[3] = {0, 0, M_PI / 2}, R[9], v[3] = {1, 0, 0}, o[3];
@@ -103,15 +77,15 @@ static void test_compose_inverse(void) {
 }
 
 static void test_opencv_fixtures(void) {
-    cJSON *j = read_json("tests/data/pnp/geom_cv.json");
+    cJSON *j = test_read_json("tests/data/pnp/geom_cv.json");
     CHECK(j != NULL);
     if (!j) return;
     const cJSON *e;
     int count = 0;
     cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "rodrigues")) {
         double r[3], Rcv[9], R[9], back[3];
-        CHECK(flat(cJSON_GetObjectItem(e, "rvec"), r, 3) == 3);
-        CHECK(flat(cJSON_GetObjectItem(e, "R"), Rcv, 9) == 9);
+        CHECK(test_json_flat(cJSON_GetObjectItem(e, "rvec"), r, 3) == 3);
+        CHECK(test_json_flat(cJSON_GetObjectItem(e, "R"), Rcv, 9) == 9);
         uakd_rot_from_axis_angle(r, R);
         for (int i = 0; i < 9; i++) CHECK_NEAR(R[i], Rcv[i], 1e-9); /* fixture has 10 digits */
         uakd_rot_to_axis_angle(R, back);
@@ -130,13 +104,13 @@ static void test_opencv_fixtures(void) {
     double K[9], X[60], uvcv[40];
     uakd_camera cam;
     uakd_pose p;
-    flat(cJSON_GetObjectItem(pr, "K"), K, 9);
+    test_json_flat(cJSON_GetObjectItem(pr, "K"), K, 9);
     cam = (uakd_camera){K[0], K[4], K[2], K[5], {0}};
-    CHECK(flat(cJSON_GetObjectItem(pr, "dist"), cam.dist, 5) == 5);
-    flat(cJSON_GetObjectItem(pr, "R"), p.R, 9);
-    flat(cJSON_GetObjectItem(pr, "t"), p.t, 3);
-    int n = flat(cJSON_GetObjectItem(pr, "points3d"), X, 60) / 3;
-    CHECK(n == 20 && flat(cJSON_GetObjectItem(pr, "points2d"), uvcv, 40) == 40);
+    CHECK(test_json_flat(cJSON_GetObjectItem(pr, "dist"), cam.dist, 5) == 5);
+    test_json_flat(cJSON_GetObjectItem(pr, "R"), p.R, 9);
+    test_json_flat(cJSON_GetObjectItem(pr, "t"), p.t, 3);
+    int n = test_json_flat(cJSON_GetObjectItem(pr, "points3d"), X, 60) / 3;
+    CHECK(n == 20 && test_json_flat(cJSON_GetObjectItem(pr, "points2d"), uvcv, 40) == 40);
     for (int i = 0; i < n; i++) {
         double uv[2];
         CHECK(uakd_camera_project(&cam, &p, X + 3 * i, uv));
@@ -146,8 +120,8 @@ static void test_opencv_fixtures(void) {
 
     const cJSON *un = cJSON_GetObjectItem(j, "undistort");
     double px[60], xcv[60], xy[60];
-    n = flat(cJSON_GetObjectItem(un, "pixels"), px, 60) / 2;
-    CHECK(n == 30 && flat(cJSON_GetObjectItem(un, "normalised"), xcv, 60) == 60);
+    n = test_json_flat(cJSON_GetObjectItem(un, "pixels"), px, 60) / 2;
+    CHECK(n == 30 && test_json_flat(cJSON_GetObjectItem(un, "normalised"), xcv, 60) == 60);
     CHECK_OK(uakd_camera_undistort(&cam, n, px, xy));
     for (int i = 0; i < 2 * n; i++) CHECK_NEAR(xy[i], xcv[i], 1e-9);
     for (int i = 0; i < n; i++) { /* and they map back to the pixels */

@@ -3,24 +3,11 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
+#include "test_json.h"
 #include "uakd/mesh.h"
 
 static const int lmo_ids[] = {1, 5, 6, 8, 9, 10, 11, 12};
 
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    fclose(f);
-    s[got] = 0;
-    cJSON *j = cJSON_Parse(s);
-    free(s);
-    return j;
-}
 
 static double info_num(const cJSON *obj, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -29,7 +16,7 @@ static double info_num(const cJSON *obj, const char *key) {
 
 /* Full meshes (ASCII, with normals and colours): bbox and diameter as in models_info.json. */
 static void test_lmo_models(void) {
-    cJSON *info = read_json(test_shared("data/lmo/models/models_info.json"));
+    cJSON *info = test_read_json(test_shared("data/lmo/models/models_info.json"));
     CHECK(info != NULL);
     if (!info) return;
     for (size_t i = 0; i < sizeof lmo_ids / sizeof lmo_ids[0]; i++) {
@@ -68,7 +55,7 @@ static void test_lmo_models(void) {
 
 /* Eval meshes (binary, xyz only) are resampled surfaces of the same objects. */
 static void test_lmo_models_eval(void) {
-    cJSON *info = read_json(test_shared("data/lmo/models_eval/models_info.json"));
+    cJSON *info = test_read_json(test_shared("data/lmo/models_eval/models_info.json"));
     CHECK(info != NULL);
     if (!info) return;
     for (size_t i = 0; i < sizeof lmo_ids / sizeof lmo_ids[0]; i++) {

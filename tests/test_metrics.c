@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
+#include "test_json.h"
 #include "uakd/metrics.h"
 #include "uakd/rng.h"
 
@@ -70,24 +71,10 @@ static void test_kdtree_vs_brute_force(void) {
     CHECK_FAILS(uakd_nn_index_new(pts, 0, &none), UAKD_EINVAL);
 }
 
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    fclose(f);
-    s[got] = 0;
-    cJSON *j = cJSON_Parse(s);
-    free(s);
-    return j;
-}
 
 /* Eggbox (obj 10) turned by its discrete symmetry: the same surface, so ADD-S ~ 0, ADD large. */
 static void test_eggbox_symmetry(void) {
-    cJSON *info = read_json(test_shared("data/lmo/models/models_info.json"));
+    cJSON *info = test_read_json(test_shared("data/lmo/models/models_info.json"));
     CHECK(info != NULL);
     if (!info) return;
     const cJSON *egg = cJSON_GetObjectItem(info, "10");

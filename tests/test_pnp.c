@@ -9,38 +9,13 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
+#include "test_json.h"
 #include "uakd/pnp.h"
 #include "uakd/rng.h"
 
 enum { MAXN = 200 };
 
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    fclose(f);
-    s[got] = 0;
-    cJSON *j = cJSON_Parse(s);
-    free(s);
-    return j;
-}
 
-static int flat(const cJSON *a, double *out, int cap) {
-    int k = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, a) {
-        if (cJSON_IsArray(e)) {
-            k += flat(e, out + k, cap - k);
-        } else if (k < cap) {
-            out[k++] = e->valuedouble;
-        }
-    }
-    return k;
-}
 
 typedef struct {
     uakd_camera cam;
@@ -53,14 +28,14 @@ typedef struct {
 static void load_case(const cJSON *c, pnp_case *pc) {
     double K[9];
     memset(pc, 0, sizeof *pc);
-    flat(cJSON_GetObjectItem(c, "K"), K, 9);
+    test_json_flat(cJSON_GetObjectItem(c, "K"), K, 9);
     pc->cam = (uakd_camera){K[0], K[4], K[2], K[5], {0}};
     const cJSON *d = cJSON_GetObjectItem(c, "dist");
-    if (d) flat(d, pc->cam.dist, 5);
-    pc->n = flat(cJSON_GetObjectItem(c, "points3d"), pc->X, 3 * MAXN) / 3;
-    CHECK(flat(cJSON_GetObjectItem(c, "points2d"), pc->uv, 2 * MAXN) == 2 * pc->n);
-    flat(cJSON_GetObjectItem(c, "R_true"), pc->truth.R, 9);
-    flat(cJSON_GetObjectItem(c, "t_true"), pc->truth.t, 3);
+    if (d) test_json_flat(d, pc->cam.dist, 5);
+    pc->n = test_json_flat(cJSON_GetObjectItem(c, "points3d"), pc->X, 3 * MAXN) / 3;
+    CHECK(test_json_flat(cJSON_GetObjectItem(c, "points2d"), pc->uv, 2 * MAXN) == 2 * pc->n);
+    test_json_flat(cJSON_GetObjectItem(c, "R_true"), pc->truth.R, 9);
+    test_json_flat(cJSON_GetObjectItem(c, "t_true"), pc->truth.t, 3);
     const cJSON *o;
     cJSON_ArrayForEach(o, cJSON_GetObjectItem(c, "outliers")) pc->outlier[o->valueint] = 1;
 }
@@ -90,8 +65,8 @@ static double inlier_rmse(const pnp_case *pc, const uakd_pose *p) {
 
 static int opencv_pose(const cJSON *ans, uakd_pose *p) {
     if (!cJSON_IsTrue(cJSON_GetObjectItem(ans, "ok"))) return 0;
-    flat(cJSON_GetObjectItem(ans, "R"), p->R, 9);
-    flat(cJSON_GetObjectItem(ans, "t"), p->t, 3);
+    test_json_flat(cJSON_GetObjectItem(ans, "R"), p->R, 9);
+    test_json_flat(cJSON_GetObjectItem(ans, "t"), p->t, 3);
     return 1;
 }
 
@@ -107,7 +82,7 @@ static uakd_status solve_case(const pnp_case *pc, int with_ransac, uakd_pnp_resu
 }
 
 static void test_reference_cases(void) {
-    cJSON *j = read_json("tests/data/pnp/cases.json");
+    cJSON *j = test_read_json("tests/data/pnp/cases.json");
     CHECK(j != NULL);
     if (!j) return;
     static const char *solvers[3] = {"epnp", "iterative", "ransac"};
@@ -192,7 +167,7 @@ static void test_reference_cases(void) {
  * behind the camera or turned by ~180 degrees as success. Ours (plain and RANSAC) returns a sound
  * pose (within 30 degrees, 50% depth, every point in front) or an error. */
 static void test_small_objects_never_silent(void) {
-    cJSON *j = read_json("tests/data/pnp/small.json");
+    cJSON *j = test_read_json("tests/data/pnp/small.json");
     CHECK(j != NULL);
     if (!j) return;
     int cv_silent = 0, ours_silent = 0, ours_refused = 0, total = 0;

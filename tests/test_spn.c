@@ -7,24 +7,11 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
+#include "test_json.h"
 #include "uakd/spn.h"
 
 /* ---------- helpers ---------- */
 
-static cJSON *load_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    buf[got] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
-}
 
 static double *doubles(const cJSON *j, const char *key, int *n) {
     const cJSON *a = cJSON_GetObjectItem(j, key);
@@ -169,7 +156,7 @@ static void test_targets_by_hand(void) {
 /* ---------- PyTorch parity ---------- */
 
 static void test_parity(void) {
-    cJSON *j = load_json("tests/data/spn/parity.json");
+    cJSON *j = test_read_json("tests/data/spn/parity.json");
     CHECK_MSG(j != NULL, "tests/data/spn/parity.json missing: run /usr/bin/python3 scripts/ref_spn.py");
     if (!j) return;
     uakd_spn_config cfg = small_config((int)num(j, "k"));

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "test.h"
+#include "test_json.h"
 #include "uakd/dataset.h"
 #include "uakd/image.h"
 #include "uakd/synth.h"
@@ -29,12 +30,6 @@ static char *slurp(const char *path) {
     return s;
 }
 
-static cJSON *read_json(const char *path) {
-    char *s = slurp(path);
-    cJSON *j = s ? cJSON_Parse(s) : NULL;
-    free(s);
-    return j;
-}
 
 static int read_numbers(const cJSON *arr, double *out, int n) {
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n) return 0;
@@ -357,11 +352,11 @@ static void test_bop_round_trip(void) {
     const char *splits[2] = {"train", "test"};
     for (int s = 0; s < 2; s++) {
         snprintf(path, sizeof path, "%s/%s/000000/scene_gt.json", c.out_dir, splits[s]);
-        gt[s] = read_json(path);
+        gt[s] = test_read_json(path);
         snprintf(path, sizeof path, "%s/%s/000000/scene_gt_info.json", c.out_dir, splits[s]);
-        info[s] = read_json(path);
+        info[s] = test_read_json(path);
         snprintf(path, sizeof path, "%s/%s/000000/scene_camera.json", c.out_dir, splits[s]);
-        cams[s] = read_json(path);
+        cams[s] = test_read_json(path);
         CHECK(gt[s] && info[s] && cams[s]);
     }
     CHECK(cJSON_GetArraySize(gt[0]) == 4 && cJSON_GetArraySize(gt[1]) == 2);
@@ -415,7 +410,7 @@ static void test_bop_round_trip(void) {
         cJSON_Delete(cams[s]);
     }
     snprintf(path, sizeof path, "%s/models/models_info.json", c.out_dir);
-    cJSON *mi = read_json(path);
+    cJSON *mi = test_read_json(path);
     const cJSON *o7 = cJSON_GetObjectItem(mi, "7");
     CHECK(o7 != NULL);
     if (o7) {
@@ -479,7 +474,7 @@ static void test_speedplus_round_trip(void) {
     CHECK_OK(uakd_synth_run(&c, NULL, NULL, &res));
     char path[1024];
     snprintf(path, sizeof path, "%s/camera.json", c.out_dir);
-    cJSON *camj = read_json(path);
+    cJSON *camj = test_read_json(path);
     CHECK(camj != NULL);
     if (!camj) return;
     CHECK(cJSON_GetObjectItem(camj, "Nu")->valueint == 480 && cJSON_GetObjectItem(camj, "Nv")->valueint == 300);
@@ -505,7 +500,7 @@ static void test_speedplus_round_trip(void) {
     const char *files[2] = {"train", "validation"};
     for (int s = 0; s < 2; s++) {
         snprintf(path, sizeof path, "%s/synthetic/%s.json", c.out_dir, files[s]);
-        cJSON *list = read_json(path);
+        cJSON *list = test_read_json(path);
         CHECK(cJSON_GetArraySize(list) == (s == 0 ? 3 : 2));
         const cJSON *e;
         cJSON_ArrayForEach(e, list) {

@@ -4,28 +4,11 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
+#include "test_json.h"
 #include "uakd/rng.h"
 #include "uakd/status.h"
 #include "uakd/uot.h"
 
-static cJSON *load_json(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)len + 1);
-    size_t got = buf ? fread(buf, 1, (size_t)len, fp) : 0;
-    fclose(fp);
-    if (!buf || got != (size_t)len) {
-        free(buf);
-        return NULL;
-    }
-    buf[len] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
-}
 
 static float *floats(const cJSON *arr, int *count) {
     int n = cJSON_GetArraySize(arr);
@@ -50,7 +33,7 @@ static void solve(const uakd_uot_params *p, int n, const float *x, const float *
  * solve runs up to 200000 final iterations with tol = 1e-12 (below the AVX2 kernel's noise floor
  * of ~1e-8, so with that kernel all 200000 run; a few seconds at most for these sizes). */
 static void test_matches_pot(void) {
-    cJSON *root = load_json("tests/data/uot/pot_cases.json");
+    cJSON *root = test_read_json("tests/data/uot/pot_cases.json");
     CHECK_MSG(root != NULL, "cannot read tests/data/uot/pot_cases.json (run scripts/ref_uot.py)");
     if (!root) return;
     const cJSON *c;

@@ -6,25 +6,12 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
+#include "test_json.h"
 #include "uakd/geom.h"
 #include "uakd/wdr.h"
 
 /* ---------- fixture loading ---------- */
 
-static cJSON *load_json(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    buf[got] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    free(buf);
-    return j;
-}
 
 static double *doubles(const cJSON *a, int *n) {
     int m = cJSON_GetArraySize(a);
@@ -62,7 +49,7 @@ typedef struct fixture {
 
 static int fixture_load(fixture *fx) {
     memset(fx, 0, sizeof *fx);
-    fx->json = load_json("tests/data/wdr/parity.json");
+    fx->json = test_read_json("tests/data/wdr/parity.json");
     if (!fx->json) return 0;
     const cJSON *j = fx->json;
     int W = (int)num(j, "in_w"), H = (int)num(j, "in_h"), L = (int)num(j, "levels"), N = (int)num(j, "n"),
@@ -621,7 +608,7 @@ static void test_decode_parity(void) {
 }
 
 static void test_teacher_parity(void) {
-    cJSON *json = load_json("tests/data/wdr/parity.json");
+    cJSON *json = test_read_json("tests/data/wdr/parity.json");
     if (!json) {
         CHECK_MSG(0, "tests/data/wdr/parity.json missing");
         return;
