@@ -36,7 +36,7 @@ done
 
 mesh=../shared/data/lmo/models/obj_000001.ply
 if [ ! -f "$mesh" ]; then
-    echo "demo: the LINEMOD ape mesh is missing: expected $(pwd)/$mesh" >&2
+    echo "demo: the LINEMOD ape mesh is missing: expected $(cd .. && pwd)/${mesh#../}" >&2
     echo "demo: the demo renders its dataset from this real mesh (BOP lm/lmo models/obj_000001.ply," >&2
     echo "demo: ASCII or binary PLY in mm with vertex colours); put the shared/ folder next to this" >&2
     echo "demo: checkout (or copy the BOP LINEMOD models there) and run the demo again." >&2
