@@ -274,14 +274,7 @@ static uakd_status validate(run *r, uakd_train_progress *p, uakd_train_result *r
     p->val_proj5 = 100.0 * res->val.proj_pass / n;
     p->val_instances = res->val.targets;
     p->validation = 1;
-    fprintf(r->log, "{\"step\": %lld", (long long)r->state.step);
-    log_number(r->log, "val_add_005", p->val_add[0]);
-    log_number(r->log, "val_add_01", p->val_add[1]);
-    log_number(r->log, "val_add_02", p->val_add[2]);
-    log_number(r->log, "val_proj5", p->val_proj5);
-    log_number(r->log, "val_missing", 100.0 * res->val.missing / n);
-    fprintf(r->log, "}\n");
-    fflush(r->log);
+    p->val_missing = 100.0 * res->val.missing / n;
     return UAKD_OK;
 }
 
@@ -342,14 +335,24 @@ static uakd_status train_step(run *r, const uakd_batch *b, double lr, uakd_train
     return UAKD_OK;
 }
 
-static void log_step(run *r, const uakd_train_progress *p) {
+/* One log line: the step's terms (with_terms) and the validation just run (p->validation). */
+static void log_step(run *r, const uakd_train_progress *p, int with_terms) {
     fprintf(r->log, "{\"step\": %lld", (long long)p->step);
-    log_number(r->log, "loss", p->loss);
-    log_number(r->log, "cls", p->cls);
-    log_number(r->log, "pose", p->pose);
-    for (int k = 0; k < p->n_terms; k++) log_number(r->log, p->term_names[k], p->terms[k]);
-    log_number(r->log, "lr", p->lr);
-    log_number(r->log, "img_s", p->img_s);
+    if (with_terms) {
+        log_number(r->log, "loss", p->loss);
+        log_number(r->log, "cls", p->cls);
+        log_number(r->log, "pose", p->pose);
+        for (int k = 0; k < p->n_terms; k++) log_number(r->log, p->term_names[k], p->terms[k]);
+        log_number(r->log, "lr", p->lr);
+        log_number(r->log, "img_s", p->img_s);
+    }
+    if (p->validation) {
+        log_number(r->log, "val_add_005", p->val_add[0]);
+        log_number(r->log, "val_add_01", p->val_add[1]);
+        log_number(r->log, "val_add_02", p->val_add[2]);
+        log_number(r->log, "val_proj5", p->val_proj5);
+        log_number(r->log, "val_missing", p->val_missing);
+    }
     fprintf(r->log, "}\n");
     fflush(r->log);
 }
@@ -393,10 +396,11 @@ static uakd_status loop(run *r, uakd_train_result *res) {
         p.eta_s = (t - t0) / (double)(r->state.step - first) * (double)(c->steps - r->state.step);
         res->steps_done = r->state.step - first;
         res->last_loss = p.loss;
-        if (r->state.step % c->log_every == 0 || r->state.step == c->steps) log_step(r, &p);
         const int last = r->state.step == c->steps;
         if (r->val_ds && r->n_val > 0 && (last || (c->val_every && r->state.step % c->val_every == 0)))
             UAKD_TRY(validate(r, &p, res));
+        const int log_terms = r->state.step % c->log_every == 0 || last;
+        if (log_terms || p.validation) log_step(r, &p, log_terms);
         if (last || (c->ckpt_every && r->state.step % c->ckpt_every == 0)) {
             UAKD_TRY(save_checkpoint(r));
             p.event = "checkpoint written";

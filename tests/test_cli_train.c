@@ -111,6 +111,20 @@ static void test_train_eval_predict(void) {
         CHECK(access(test_tmp("overlay.png"), R_OK) == 0);
         cJSON_Delete(p);
     }
+    /* detector boxes: the first held-out image gets one, the second none (a missing prediction) */
+    if (cJSON_GetArraySize(bb) == 4) {
+        char det[512];
+        snprintf(det, sizeof det, "[{\"scene_id\": 0, \"image_id\": %d, \"category_id\": 1, \"score\": 0.9, \"bbox\": [%d, %d, %d, %d]}]",
+                 atoi(first->string), cJSON_GetArrayItem(bb, 0)->valueint, cJSON_GetArrayItem(bb, 1)->valueint,
+                 cJSON_GetArrayItem(bb, 2)->valueint, cJSON_GetArrayItem(bb, 3)->valueint);
+        CHECK_OK(uakd_write_file_atomic(test_tmp("det.json"), det, strlen(det)));
+        snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --threads 1 --examples 0 --box %s --out %s 2>/dev/null", cli(),
+                 model, data, test_tmp("det.json"), test_tmp("cli_eval_box"));
+        CHECK_MSG(run(cmd, out, sizeof out) == 0, "%s", out);
+        CHECK(strstr(out, "detector boxes") && strstr(out, "| all | 2 |"));
+        const char *miss = strstr(out, "| all | 2 | ");
+        CHECK(miss && atoi(miss + strlen("| all | 2 | ")) >= 1);
+    }
     cJSON_Delete(j);
     free(js);
     /* Ctrl-C: a checkpoint, exit status 130, and --resume finishes the run */

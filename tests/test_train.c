@@ -218,6 +218,15 @@ static void test_open_and_evaluate(void) {
     uakd_train_result r;
     CHECK_OK(uakd_train_run(&c, &r));
     CHECK(r.val.targets == 4); /* validation ran on the 4 held-out instances */
+    uakd_train_log log = {0};
+    CHECK_OK(uakd_train_log_read(test_tmp("train_eval/train_log.jsonl"), &log));
+    const int kv = uakd_train_log_key(&log, "val_add_01"), kl = uakd_train_log_key(&log, "loss");
+    CHECK(log.rows == 3 && kv >= 0 && kl >= 0); /* validations at steps 2 and 3 share the steps' lines */
+    for (int i = 0; kv >= 0 && kl >= 0 && i < log.rows; i++) {
+        CHECK(isfinite(log.values[kl * log.rows + i]));
+        CHECK(isfinite(log.values[kv * log.rows + i]) == (log.step[i] >= 2));
+    }
+    uakd_train_log_free(&log);
     uakd_model_info info;
     uakd_wdrnet *m = NULL;
     CHECK_OK(uakd_model_open(test_tmp("train_eval"), 3, &info, &m));

@@ -168,8 +168,10 @@ int wdr_train_run_cli(const char *cmd, uakd_train_config *cp, uakd_train_result 
     c.user = &ps;
     wdr_catch_sigint();
     c.interrupt = &wdr_interrupted;
-    fprintf(stderr, "%s: %s, width %d, input %d, batch %d, %lld steps, lr %g, %d compute threads, backend %s\n",
-            cmd, c.cfg_path ? c.cfg_path : c.variant, c.width, c.input_size, c.batch, (long long)c.steps, c.lr,
+    char width[32] = "the variant's";
+    if (c.width) snprintf(width, sizeof width, "%d", c.width);
+    fprintf(stderr, "%s: %s, width %s, input %d, batch %d, %lld steps, lr %g, %d compute threads, backend %s\n",
+            cmd, c.cfg_path ? c.cfg_path : c.variant, width, c.input_size, c.batch, (long long)c.steps, c.lr,
             uakd_get_num_threads(), uakd_backend_name(uakd_get_backend()));
     uakd_train_result res;
     uakd_status st = uakd_train_run(&c, &res);

@@ -11,15 +11,16 @@
  * Files in out_dir:
  *   config.json          the settings (written at the start; `uakd eval` builds the model from it)
  *   train_log.jsonl      one line per logged step {"step", "loss", "cls", "pose", <hook terms>,
- *                        "lr", "img_s"} and per validation {"step", "val_add_005", "val_add_01",
- *                        "val_add_02", "val_proj5", "val_missing"} (percent)
+ *                        "lr", "img_s"}, with "val_add_005", "val_add_01", "val_add_02",
+ *                        "val_proj5", "val_missing" (percent) added when a validation ran at that
+ *                        step (a line of its own when the step is not a logged one)
  *   checkpoint.safetensors  every ckpt_every steps, at the end and on interruption (atomic):
  *                        model, AdamW state, step, schedule length, RNG, loader position
  *   checkpoint_extra.safetensors  the hook's extra network and its optimizer, when it has one
  *   model.safetensors    the final weights (uakd_wdrnet_save)
  * A resumed run (resume = 1) continues from checkpoint.safetensors and gives bit-identical
- * weights to an uninterrupted run with the same settings; log lines after the checkpoint's step
- * are dropped first.
+ * weights to an uninterrupted run with the same settings and compute threads; log lines after
+ * the checkpoint's step are dropped first.
  *
  * Validation (every val_every steps and at the end): ADD(-S) at 0.05/0.1/0.2 d on up to val_max
  * instances of val_split, test crops from the ground-truth box (uakd/infer.h). */
@@ -85,6 +86,7 @@ typedef struct uakd_train_progress {
     int validation;        /* 1: a validation just finished (val_* set) */
     double val_add[3];     /* ADD(-S) success (%) at 0.05 / 0.1 / 0.2 d */
     double val_proj5;      /* 2D projection @ 5 px (%) */
+    double val_missing;    /* missing predictions (%) */
     int val_instances;
     const char *event;     /* NULL, or a one-line note ("resumed from step 120", "checkpoint written") */
 } uakd_train_progress;
