@@ -64,8 +64,8 @@ else
     out=${out:-runs/demo}
     data=data-cache/demo-ape
     count=2000 val_fraction=0.05
-    members=3 t_width=32 t_steps=1500
-    s_width=16 s_steps=600
+    members=3 t_width=32 t_steps=3000
+    s_width=16 s_steps=1000
     scan=200
 fi
 seed=1
@@ -118,7 +118,7 @@ stage_end
 
 stage_begin "dataset: $count images of the LINEMOD ape ($data)"
 build/uakd synth --format bop --mesh "$mesh" --out "$data" --count $count --val-fraction $val_fraction \
-    --width 320 --height 240 --depth 300:600 --seed $seed
+    --width 320 --height 240 --depth 300:600 --views upper:30:10 --seed $seed
 stage_end
 
 stage_begin "teachers: $members x darknet-tiny-h width $t_width, $t_steps steps ($out/ensemble)"

@@ -13,6 +13,7 @@
 #ifndef UAKD_LOADER_H
 #define UAKD_LOADER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "uakd/augment.h"
