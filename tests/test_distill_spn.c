@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include "test.h"
+#include "test_tango_csv.h"
 #include "uakd/backend.h"
 #include "uakd/distill_spn.h"
 #include "uakd/synth.h"
@@ -51,12 +52,7 @@ static int setup(void) {
     uakd_synth_result res;
     if (uakd_synth_run(&c, NULL, NULL, &res) != UAKD_OK) return 0;
     snprintf(g_csv, sizeof g_csv, "%s/kp.csv", g_root);
-    FILE *f = fopen(g_csv, "w");
-    if (!f) return 0;
-    fprintf(f, "index,x,y,z\n");
-    for (int k = 0; k < 11; k++)
-        fprintf(f, "%d,%.17g,%.17g,%.17g\n", k, uakd_tango_keypoints[k][0], uakd_tango_keypoints[k][1], uakd_tango_keypoints[k][2]);
-    fclose(f);
+    if (!test_write_tango_csv(g_csv)) return 0;
     snprintf(g_ens, sizeof g_ens, "%s", test_tmp("distill_spn_ens"));
     mkdir(g_ens, 0777);
     for (int e = 0; e < 2; e++) {

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
+#include "test_tango_csv.h"
 #include "uakd/backend.h"
 #include "uakd/fileio.h"
 #include "uakd/spn_train.h"
@@ -38,12 +39,7 @@ static int setup(void) {
     uakd_synth_result res;
     if (uakd_synth_run(&c, NULL, NULL, &res) != UAKD_OK) return 0;
     snprintf(g_csv, sizeof g_csv, "%s/kp.csv", g_root);
-    FILE *f = fopen(g_csv, "w");
-    if (!f) return 0;
-    fprintf(f, "index,x,y,z\n");
-    for (int k = 0; k < 11; k++)
-        fprintf(f, "%d,%.17g,%.17g,%.17g\n", k, uakd_tango_keypoints[k][0], uakd_tango_keypoints[k][1], uakd_tango_keypoints[k][2]);
-    fclose(f);
+    if (!test_write_tango_csv(g_csv)) return 0;
     ok = 1;
     return ok;
 }
