@@ -213,7 +213,7 @@ uakd_status uakd_infer_evaluate(uakd_wdrnet *m, const uakd_infer_config *cfg, co
             }
             const uakd_object_info *o = &ds->objects[inst->object];
             const double bmax[3] = {o->min[0] + o->size[0], o->min[1] + o->size[1], o->min[2] + o->size[2]};
-            uakd_wdr_box_corners(o->min, bmax, box3d[i]);
+            uakd_bbox_corners(o->min, bmax, box3d[i]);
             uakd_target t;
             st = uakd_sample_prepare(ds, k, &ac, in->boxes ? in->boxes[done + i] : NULL, NULL, &scratch,
                                      input + (size_t)i * per, NULL, &t);

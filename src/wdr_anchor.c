@@ -3,8 +3,8 @@
  *   cell centre c = (col * s + s/2, row * s + s/2); dx = (u - c_x) / A, dy = (v - c_y) / A;
  *   object size S = max(w, h) + 1 of the corners' box; g_l = exp(-(log2(S / A_l))^2);
  *   quota n_l = floor(total * g_l / sum_l g_l + 0.5).
- * Also the 3D box corners (index 4 ix + 2 iy + iz), the configuration defaults, and the crop <->
- * image affine maps (x_crop = M [x_img, y_img, 1]; inverse by the 2x2 block's inverse). */
+ * Also the configuration defaults and the crop <-> image affine maps (x_crop = M [x_img, y_img, 1];
+ * inverse by the 2x2 block's inverse). */
 #include <math.h>
 #include <string.h>
 
@@ -96,14 +96,6 @@ int uakd_wdr_quotas(const uakd_wdr_levels *lv, double size, int total, int quota
         n = total;
     }
     return n;
-}
-
-void uakd_wdr_box_corners(const double bmin[3], const double bmax[3], double out[24]) {
-    for (int k = 0; k < 8; k++) {
-        out[3 * k] = (k & 4) ? bmax[0] : bmin[0];
-        out[3 * k + 1] = (k & 2) ? bmax[1] : bmin[1];
-        out[3 * k + 2] = (k & 1) ? bmax[2] : bmin[2];
-    }
 }
 
 uakd_status uakd_wdr_affine_invert(const double m[6], double inv[6]) {

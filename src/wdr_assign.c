@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "uakd/mesh.h"
 #include "uakd/wdr.h"
 
 uakd_status uakd_wdr_targets_new(const uakd_wdr_levels *lv, int n, int c, uakd_wdr_targets **out) {
@@ -163,7 +164,7 @@ uakd_status uakd_wdr_assign(uakd_wdr_targets *t, const uakd_wdr_config *cfg, con
 uakd_status uakd_wdr_object_set_box(uakd_wdr_object *obj, const double bmin[3], const double bmax[3],
                                     const double R[9], const double t[3], const double K[9]) {
     double X[24];
-    uakd_wdr_box_corners(bmin, bmax, X);
+    uakd_bbox_corners(bmin, bmax, X);
     for (int k = 0; k < 8; k++) {
         double *c = &obj->corners_cam[3 * k];
         for (int i = 0; i < 3; i++) c[i] = R[3 * i] * X[3 * k] + R[3 * i + 1] * X[3 * k + 1] + R[3 * i + 2] * X[3 * k + 2] + t[i];

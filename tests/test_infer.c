@@ -94,7 +94,7 @@ static void test_oracle_recovers_pose(void) {
         /* ground-truth corners in the crop: the crop camera and the pose in it */
         const double mx[3] = {ob->min[0] + ob->size[0], ob->min[1] + ob->size[1], ob->min[2] + ob->size[2]};
         double box3d[24], corners[16];
-        uakd_wdr_box_corners(ob->min, mx, box3d);
+        uakd_bbox_corners(ob->min, mx, box3d);
         uakd_wdr_object wo;
         CHECK_OK(uakd_wdr_object_set_box(&wo, ob->min, mx, t.pose.R, t.pose.t, t.crop.K));
         memcpy(corners, wo.corners2d, sizeof corners);

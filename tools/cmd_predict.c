@@ -102,7 +102,7 @@ int uakd_cmd_predict(int argc, char **argv) {
     uakd_prediction pred = {0};
     double box3d[24];
     if (st == UAKD_OK) {
-        uakd_wdr_box_corners(info.box_min[cls], info.box_max[cls], box3d);
+        uakd_bbox_corners(info.box_min[cls], info.box_max[cls], box3d);
         st = uakd_infer_crop_image(&im, &cam, box, info.model.input_size,
                                    uakd_net_out(uakd_wdrnet_net(m), uakd_wdrnet_input(m)), &geo);
     }

@@ -47,7 +47,7 @@ typedef struct uakd_prediction {
     double corners[16]; /* the 8 box corners projected with pose (image pixels; index 4ix+2iy+iz) */
 } uakd_prediction;
 
-/* Steps 4-5 for decoded cells (crop pixels): box3d from uakd_wdr_box_corners, crop_from_image the
+/* Steps 4-5 for decoded cells (crop pixels): box3d from uakd_bbox_corners, crop_from_image the
  * crop's affine (uakd_crop_geometry.A), cam the image camera. count = 0 gives a missing
  * prediction. Only errors other than a degenerate PnP are returned. */
 uakd_status uakd_infer_pose_from_cells(const uakd_infer_config *cfg, const uakd_wdr_cell *cells, int count,

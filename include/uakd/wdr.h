@@ -54,9 +54,6 @@ double uakd_wdr_box_size(const double corners[16]);
  * Returns the sum of the quotas. */
 int uakd_wdr_quotas(const uakd_wdr_levels *lv, double size, int total, int quota[UAKD_WDR_MAX_LEVELS]);
 
-/* The 8 corners of the box [bmin, bmax], index 4*ix + 2*iy + iz, as out[3k .. 3k+2]. */
-void uakd_wdr_box_corners(const double bmin[3], const double bmax[3], double out[24]);
-
 /* Affine maps between crop and image: crop_from_image = [a b c; d e f] (row-major double[6]) maps
  * an image pixel (x, y) to the crop pixel (a x + b y + c, d x + e y + f), i.e. the matrix given to
  * a warpAffine that cuts the crop out of the image. uakd_wdr_crop_to_image inverts it and maps n
@@ -181,7 +178,7 @@ uakd_status uakd_wdr_decode(const uakd_wdr_levels *lv, const uakd_wdr_config *cf
                             int cls, uakd_wdr_cell *cells, int cap, int *count);
 
 /* 2D-3D correspondences of decoded cells for PnP: pts2d[2j], pts2d[2j+1] and pts3d[3j..3j+2] for
- * j = 8i + k (cell i, corner k); box3d are the 24 numbers of uakd_wdr_box_corners. If
+ * j = 8i + k (cell i, corner k); box3d are the 24 numbers of uakd_bbox_corners (mesh.h). If
  * crop_from_image is not NULL the 2D points are mapped back to image pixels. */
 uakd_status uakd_wdr_correspondences(const uakd_wdr_cell *cells, int count, const double box3d[24],
                                      const double crop_from_image[6], double *pts2d, double *pts3d);
