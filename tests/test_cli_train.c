@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "test_synth_data.h"
 #include "uakd/fileio.h"
 #include "uakd/synth.h"
 
@@ -50,21 +51,9 @@ static void test_help_and_usage_errors(void) {
 
 static void test_train_eval_predict(void) {
     const char *data = test_tmp("cli_synth");
-    const char *paths[1] = {test_shared("data/lmo/models/obj_000001.ply")};
-    uakd_synth_config c;
-    uakd_synth_config_default(&c, UAKD_SYNTH_BOP);
-    c.mesh_paths = paths;
-    c.num_meshes = 1;
-    c.out_dir = data;
-    c.count = 8;
-    c.val_fraction = 0.25;
-    c.width = 160;
-    c.height = 120;
-    c.depth_min = 250;
-    c.depth_max = 350;
-    c.threads = 1;
-    uakd_synth_result res;
-    CHECK_OK(uakd_synth_run(&c, NULL, NULL, &res));
+    static const test_synth_spec spec = {.format = UAKD_SYNTH_BOP, .count = 8, .val_fraction = 0.25, .width = 160,
+                                         .height = 120, .depth_min = 250, .depth_max = 350, .seed = 1};
+    CHECK(test_synth_dataset(data, &spec));
     static char out[65536];
     char cmd[2048];
     const char *model = test_tmp("cli_model");

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "test.h"
+#include "test_synth_data.h"
 #include "uakd/backend.h"
 #include "uakd/distill.h"
 #include "uakd/fileio.h"
@@ -44,18 +45,9 @@ static int setup(void) {
     g_ready = -1;
     snprintf(g_ds, sizeof g_ds, "%s", test_tmp("distill_ds"));
     snprintf(g_ens, sizeof g_ens, "%s", test_tmp("distill_ens"));
-    uakd_synth_config sc;
-    uakd_synth_config_default(&sc, UAKD_SYNTH_BOP);
-    const char *mesh = test_shared("data/lmo/models/obj_000001.ply");
-    sc.out_dir = g_ds;
-    sc.mesh_paths = &mesh;
-    sc.num_meshes = 1;
-    sc.count = 16;
-    sc.width = 160, sc.height = 120;
-    sc.depth_min = 300, sc.depth_max = 500;
-    sc.threads = 1;
-    uakd_synth_result sr;
-    if (uakd_synth_run(&sc, NULL, NULL, &sr) != UAKD_OK) return fprintf(stderr, "synth: %s\n", uakd_last_error()), 0;
+    static const test_synth_spec spec = {.format = UAKD_SYNTH_BOP, .count = 16, .val_fraction = 0.2, .width = 160,
+                                         .height = 120, .depth_min = 300, .depth_max = 500, .seed = 1};
+    if (!test_synth_dataset(g_ds, &spec)) return fprintf(stderr, "synth: %s\n", uakd_last_error()), 0;
     mkdir(g_ens, 0777);
     for (int e = 0; e < 2; e++) {
         char md[1100], w[1200];

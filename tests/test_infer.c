@@ -8,29 +8,16 @@
 #include <string.h>
 
 #include "test.h"
+#include "test_synth_data.h"
 #include "uakd/infer.h"
 #include "uakd/synth.h"
 
 static const char *make_dataset(void) {
     static int done;
     const char *dir = test_tmp("infer_synth");
-    if (done) return dir;
-    const char *paths[1] = {test_shared("data/lmo/models/obj_000001.ply")};
-    uakd_synth_config c;
-    uakd_synth_config_default(&c, UAKD_SYNTH_BOP);
-    c.mesh_paths = paths;
-    c.num_meshes = 1;
-    c.out_dir = dir;
-    c.count = 6;
-    c.val_fraction = 0.5;
-    c.width = 320;
-    c.height = 240;
-    c.depth_min = 500;
-    c.depth_max = 700;
-    c.seed = 5;
-    c.threads = 1;
-    uakd_synth_result res;
-    if (uakd_synth_run(&c, NULL, NULL, &res) == UAKD_OK) done = 1;
+    static const test_synth_spec spec = {.format = UAKD_SYNTH_BOP, .count = 6, .val_fraction = 0.5, .width = 320,
+                                         .height = 240, .depth_min = 500, .depth_max = 700, .seed = 5};
+    if (!done) done = test_synth_dataset(dir, &spec);
     return dir;
 }
 

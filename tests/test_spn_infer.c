@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "test.h"
-#include "test_tango_csv.h"
+#include "test_synth_data.h"
 #include "uakd/augment.h"
 #include "uakd/spn_infer.h"
 #include "uakd/synth.h"
@@ -20,21 +20,10 @@ static int setup(void) {
     if (done) return ok;
     done = 1;
     snprintf(g_root, sizeof g_root, "%s", test_tmp("spn_infer_ds"));
-    uakd_synth_config c;
-    uakd_synth_config_default(&c, UAKD_SYNTH_SPEEDPLUS);
-    c.out_dir = g_root;
-    c.count = 8;
-    c.val_fraction = 0.25;
-    c.width = 320;
-    c.height = 200;
-    c.depth_min = 3;
-    c.depth_max = 6;
-    c.seed = 4;
-    uakd_synth_result res;
-    if (uakd_synth_run(&c, NULL, NULL, &res) != UAKD_OK) return 0;
     snprintf(g_csv, sizeof g_csv, "%s/kp.csv", g_root);
-    if (!test_write_tango_csv(g_csv)) return 0;
-    ok = 1;
+    static const test_synth_spec spec = {.format = UAKD_SYNTH_SPEEDPLUS, .count = 8, .val_fraction = 0.25,
+                                         .width = 320, .height = 200, .depth_min = 3, .depth_max = 6, .seed = 4};
+    ok = test_synth_dataset(g_root, &spec);
     return ok;
 }
 

@@ -12,7 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
-#include "test_tango_csv.h"
+#include "test_synth_data.h"
 #include "uakd/backend.h"
 #include "uakd/fileio.h"
 #include "uakd/spn_train.h"
@@ -25,22 +25,10 @@ static int setup(void) {
     if (done) return ok;
     done = 1;
     snprintf(g_root, sizeof g_root, "%s", test_tmp("spn_train_ds"));
-    uakd_synth_config c;
-    uakd_synth_config_default(&c, UAKD_SYNTH_SPEEDPLUS);
-    c.out_dir = g_root;
-    c.count = 12;
-    c.val_fraction = 2.0 / 12;
-    c.width = 192;
-    c.height = 128;
-    c.depth_min = 3;
-    c.depth_max = 5;
-    c.seed = 3;
-    c.threads = 1;
-    uakd_synth_result res;
-    if (uakd_synth_run(&c, NULL, NULL, &res) != UAKD_OK) return 0;
     snprintf(g_csv, sizeof g_csv, "%s/kp.csv", g_root);
-    if (!test_write_tango_csv(g_csv)) return 0;
-    ok = 1;
+    static const test_synth_spec spec = {.format = UAKD_SYNTH_SPEEDPLUS, .count = 12, .val_fraction = 2.0 / 12,
+                                         .width = 192, .height = 128, .depth_min = 3, .depth_max = 5, .seed = 3};
+    ok = test_synth_dataset(g_root, &spec);
     return ok;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "test_synth_data.h"
 #include "uakd/backend.h"
 #include "uakd/fileio.h"
 #include "uakd/report.h"
@@ -21,23 +22,9 @@
 static const char *make_dataset(void) {
     static int done;
     const char *dir = test_tmp("train_synth");
-    if (done) return dir;
-    const char *paths[1] = {test_shared("data/lmo/models/obj_000001.ply")};
-    uakd_synth_config c;
-    uakd_synth_config_default(&c, UAKD_SYNTH_BOP);
-    c.mesh_paths = paths;
-    c.num_meshes = 1;
-    c.out_dir = dir;
-    c.count = 16;
-    c.val_fraction = 0.25;
-    c.width = 160;
-    c.height = 120;
-    c.depth_min = 250;
-    c.depth_max = 350;
-    c.seed = 3;
-    c.threads = 1;
-    uakd_synth_result res;
-    if (uakd_synth_run(&c, NULL, NULL, &res) == UAKD_OK) done = 1;
+    static const test_synth_spec spec = {.format = UAKD_SYNTH_BOP, .count = 16, .val_fraction = 0.25, .width = 160,
+                                         .height = 120, .depth_min = 250, .depth_max = 350, .seed = 3};
+    if (!done) done = test_synth_dataset(dir, &spec);
     return dir;
 }
 
