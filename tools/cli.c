@@ -42,6 +42,12 @@ int uakd_cli_wants_help(int argc, char **argv) {
     return 0;
 }
 
+int uakd_cli_find_sep(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--")) return i;
+    return argc;
+}
+
 int uakd_cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;

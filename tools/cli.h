@@ -25,6 +25,9 @@ void uakd_cli_init_logging(void);
 int uakd_cli_report(const char *cmd, uakd_status st);
 /* True when argv[i] is --help or -h. */
 int uakd_cli_wants_help(int argc, char **argv);
+/* Index of the first "--" in argv[1..] (argc when there is none): a command's own options stand
+ * before it, the options it hands to `uakd train` after it. */
+int uakd_cli_find_sep(int argc, char **argv);
 /* Parses numbers strictly (whole string, finite, in range); on error prints and returns 0. */
 int uakd_cli_parse_long(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out);
 int uakd_cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out);

@@ -206,12 +206,7 @@ static int parse_methods(const char *s, uakd_distill_method *out, int *n) {
 int uakd_cmd_ablate(int argc, char **argv) {
     if (spn_cli_family(argc, argv)) return spn_cmd_ablate(argc, argv); /* SPNv2 students */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
-    int sep = argc;
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--")) {
-            sep = i;
-            break;
-        }
+    const int sep = uakd_cli_find_sep(argc, argv);
     /* ablate's own options first, the rest are the method settings of distill */
     static const struct option opts[] = {{"methods", 1, 0, 'm'}, {"seeds", 1, 0, 's'}, {"eval-split", 1, 0, 'e'},
                                          {"eval-max", 1, 0, 'x'}, {0, 0, 0, 0}};

@@ -37,12 +37,7 @@ static void usage(FILE *f) {
 int uakd_cmd_distill(int argc, char **argv) {
     if (spn_cli_family(argc, argv)) return spn_cmd_distill(argc, argv); /* an SPNv2 student */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
-    int sep = argc;
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--")) {
-            sep = i;
-            break;
-        }
+    const int sep = uakd_cli_find_sep(argc, argv);
     distill_opts d;
     distill_opts_default(&d);
     if (!distill_opts_parse("distill", sep, argv, &d)) return UAKD_EXIT_USAGE;

@@ -65,12 +65,7 @@ static int train_member(const char *dir, int e, const uakd_ensemble_info *info, 
 int uakd_cmd_ensemble(int argc, char **argv) {
     if (spn_cli_family(argc, argv)) return spn_cmd_ensemble(argc, argv); /* SPNv2 members */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
-    int sep = argc;
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--")) {
-            sep = i;
-            break;
-        }
+    const int sep = uakd_cli_find_sep(argc, argv);
     const char *dir = NULL;
     long members = 5, jobs = 1, seed = -1;
     static const struct option opts[] = {{"out", 1, 0, 'o'}, {"members", 1, 0, 'E'}, {"jobs", 1, 0, 'j'},

@@ -71,12 +71,7 @@ int spn_cmd_ablate(int argc, char **argv) {
                "E_R, E_pose and the rejection rate. Methods [student,adlp+fkd,uakd+pfkd], seeds [3].\n");
         return 0;
     }
-    int sep = argc;
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--")) {
-            sep = i;
-            break;
-        }
+    const int sep = uakd_cli_find_sep(argc, argv);
     const char *methods = "student,adlp+fkd,uakd+pfkd";
     long seeds = 3, seed0 = 1;
     int per_kp = 0, dargc = 0;

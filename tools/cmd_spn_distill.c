@@ -20,12 +20,6 @@ static int exists(const char *dir, const char *name) {
     return stat(p, &sb) == 0;
 }
 
-static int find_sep(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--")) return i;
-    return argc;
-}
-
 int spn_cmd_ensemble(int argc, char **argv) {
     if (uakd_cli_wants_help(argc, argv)) {
         printf("usage: uakd ensemble --family spnv2 --out DIR [--members E] [--seed S] -- <uakd train --family spnv2 "
@@ -35,7 +29,7 @@ int spn_cmd_ensemble(int argc, char **argv) {
                "             --reduced --input 256x128 --batch 8 --steps 600\n");
         return 0;
     }
-    const int sep = find_sep(argc, argv);
+    const int sep = uakd_cli_find_sep(argc, argv);
     const char *dir = NULL;
     long members = 5, seed = -1;
     static const struct option opts[] = {{"family", 1, 0, 'F'}, {"out", 1, 0, 'o'}, {"members", 1, 0, 'E'},
@@ -101,7 +95,7 @@ int spn_cmd_distill(int argc, char **argv) {
                distill_opts_help);
         return 0;
     }
-    const int sep = find_sep(argc, argv);
+    const int sep = uakd_cli_find_sep(argc, argv);
     char **dargv = calloc((size_t)sep + 1, sizeof *dargv);
     if (!dargv) return uakd_cli_report("distill", UAKD_ENOMEM);
     int dargc = 0, per_kp = 0;
