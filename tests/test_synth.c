@@ -63,6 +63,40 @@ static void write_box_ply(const char *path, double a, double b, double c) {
     fclose(f);
 }
 
+/* A BOP configuration of one box mesh (write_box_ply) written to *ply; c->mesh_paths points at
+ * ply, which must outlive c. */
+static void box_config(uakd_synth_config *c, const char **ply, double a, double b, double cc) {
+    write_box_ply(*ply, a, b, cc);
+    uakd_synth_config_default(c, UAKD_SYNTH_BOP);
+    c->mesh_paths = ply;
+    c->num_meshes = 1;
+}
+
+/* The objects of a configuration, a renderer of them and a frame to render into. */
+typedef struct rig {
+    uakd_synth_object *objs;
+    int n;
+    uakd_synth_renderer *r;
+    uakd_synth_frame f;
+} rig;
+
+static void rig_close(rig *g) {
+    uakd_synth_frame_free(&g->f);
+    uakd_synth_renderer_free(g->r);
+    uakd_synth_objects_free(g->objs, g->n);
+}
+
+/* Loads the objects and starts the renderer (both CHECKed); 1 when both worked, else 0 with
+ * nothing held. */
+static int rig_open(rig *g, const uakd_synth_config *c) {
+    memset(g, 0, sizeof *g);
+    CHECK_OK(uakd_synth_objects_load(c, &g->objs, &g->n));
+    if (g->objs) CHECK_OK(uakd_synth_renderer_new(c, g->objs, g->n, &g->r));
+    if (g->r) return 1;
+    rig_close(g);
+    return 0;
+}
+
 /* ---- the Tango ---- */
 
 static void test_tango_keypoints_match_official_file(void) {
@@ -169,33 +203,26 @@ static void test_tango_frames_keypoints_on_mask(void) {
     c.height = 300;
     c.depth_min = 3;
     c.depth_max = 6;
-    uakd_synth_object *objs;
-    int n;
-    CHECK_OK(uakd_synth_objects_load(&c, &objs, &n));
-    CHECK(n == 1);
-    uakd_synth_renderer *r;
-    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
+    rig rg;
+    if (!rig_open(&rg, &c)) return;
+    CHECK(rg.n == 1);
     uakd_camera cam;
     uakd_synth_camera(&c, &cam);
-    uakd_synth_frame f;
-    memset(&f, 0, sizeof f);
     uakd_rng rng;
     uakd_rng_seed(&rng, 21);
     double worst = 0;
     for (int k = 0; k < 6; k++) {
-        CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
-        CHECK(f.num_instances == 1);
-        CHECK(f.inst[0].px_count_visib == f.inst[0].px_count_all && f.inst[0].px_count_all > 100);
+        CHECK_OK(uakd_synth_render_frame(rg.r, &rng, &rg.f));
+        CHECK(rg.f.num_instances == 1);
+        CHECK(rg.f.inst[0].px_count_visib == rg.f.inst[0].px_count_all && rg.f.inst[0].px_count_all > 100);
         for (int i = 0; i < 11; i++) {
             double uv[2];
-            CHECK(uakd_camera_project(&cam, &f.inst[0].pose, uakd_tango_keypoints[i], uv));
-            worst = fmax(worst, dist_to_mask(f.visib, 480, 300, 1, uv[0], uv[1]));
+            CHECK(uakd_camera_project(&cam, &rg.f.inst[0].pose, uakd_tango_keypoints[i], uv));
+            worst = fmax(worst, dist_to_mask(rg.f.visib, 480, 300, 1, uv[0], uv[1]));
         }
     }
     CHECK_MSG(worst <= 1.5, "a keypoint is %.2f px off the mask", worst);
-    uakd_synth_frame_free(&f);
-    uakd_synth_renderer_free(r);
-    uakd_synth_objects_free(objs, n);
+    rig_close(&rg);
 }
 
 static double hull_area(double (*p)[2], int n) {
@@ -233,70 +260,59 @@ static double hull_area(double (*p)[2], int n) {
  * projected hull within the boundary pixels (perimeter / 2 allows for half a pixel all around). */
 static void test_box_mask_matches_projection(void) {
     const char *ply = test_tmp("synth_box.ply");
-    write_box_ply(ply, 40, 25, 30);
-    const char *paths[1] = {ply};
     uakd_synth_config c;
-    uakd_synth_config_default(&c, UAKD_SYNTH_BOP);
-    c.mesh_paths = paths;
-    c.num_meshes = 1;
+    box_config(&c, &ply, 40, 25, 30);
     c.width = 320;
     c.height = 240;
     c.depth_min = 300;
     c.depth_max = 500;
-    uakd_synth_object *objs;
-    int n;
-    CHECK_OK(uakd_synth_objects_load(&c, &objs, &n));
-    if (n != 1) return;
-    CHECK_NEAR(objs[0].diameter, 2 * sqrt(40 * 40 + 25 * 25 + 30 * 30), 1e-4);
-    uakd_synth_renderer *r;
-    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
+    rig rg;
+    if (!rig_open(&rg, &c)) return;
+    CHECK(rg.n == 1);
+    CHECK_NEAR(rg.objs[0].diameter, 2 * sqrt(40 * 40 + 25 * 25 + 30 * 30), 1e-4);
     uakd_camera cam;
     uakd_synth_camera(&c, &cam);
-    uakd_synth_frame f;
-    memset(&f, 0, sizeof f);
     uakd_rng rng;
     uakd_rng_seed(&rng, 8);
     for (int k = 0; k < 5; k++) {
-        CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
+        CHECK_OK(uakd_synth_render_frame(rg.r, &rng, &rg.f));
         double pts[8][2], corners[24];
-        uakd_bbox_corners(objs[0].min, objs[0].max, corners);
+        uakd_bbox_corners(rg.objs[0].min, rg.objs[0].max, corners);
         double per = 0;
         for (int i = 0; i < 8; i++) {
-            CHECK(uakd_camera_project(&cam, &f.inst[0].pose, corners + 3 * i, pts[i]));
-            CHECK(dist_to_mask(f.visib, 320, 240, 1, pts[i][0], pts[i][1]) <= 2.0);
+            CHECK(uakd_camera_project(&cam, &rg.f.inst[0].pose, corners + 3 * i, pts[i]));
+            CHECK(dist_to_mask(rg.f.visib, 320, 240, 1, pts[i][0], pts[i][1]) <= 2.0);
         }
         double area = hull_area(pts, 8);
         for (int i = 0; i < 8; i++) per = fmax(per, hypot(pts[i][0] - pts[0][0], pts[i][1] - pts[0][1]));
-        CHECK_MSG(fabs(f.inst[0].px_count_all - area) <= 2 * per + 4, "mask %ld px vs projected hull %.1f px",
-                  f.inst[0].px_count_all, area);
+        CHECK_MSG(fabs(rg.f.inst[0].px_count_all - area) <= 2 * per + 4, "mask %ld px vs projected hull %.1f px",
+                  rg.f.inst[0].px_count_all, area);
         /* bbox_obj spans the projected corners (same 2 px) */
         double lo0 = 1e9, hi0 = -1e9;
         for (int i = 0; i < 8; i++) {
             lo0 = fmin(lo0, pts[i][0]);
             hi0 = fmax(hi0, pts[i][0]);
         }
-        CHECK_NEAR(f.inst[0].bbox_obj[0], lo0, 2.0);
-        CHECK_NEAR(f.inst[0].bbox_obj[0] + f.inst[0].bbox_obj[2] - 1, hi0, 2.0);
+        CHECK_NEAR(rg.f.inst[0].bbox_obj[0], lo0, 2.0);
+        CHECK_NEAR(rg.f.inst[0].bbox_obj[0] + rg.f.inst[0].bbox_obj[2] - 1, hi0, 2.0);
     }
     /* several instances with occluders: visible pixels partition the union of the objects */
-    uakd_synth_renderer_free(r);
+    uakd_synth_renderer_free(rg.r);
     c.per_image = 3;
     c.max_occluders = 3;
-    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
-    uakd_synth_frame_free(&f);
+    CHECK_OK(uakd_synth_renderer_new(&c, rg.objs, rg.n, &rg.r));
+    uakd_synth_frame_free(&rg.f);
     for (int k = 0; k < 4; k++) {
-        CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
+        CHECK_OK(uakd_synth_render_frame(rg.r, &rng, &rg.f));
         long nonzero = 0, sum = 0;
-        for (int p = 0; p < 320 * 240; p++) nonzero += f.visib[p] != 0;
+        for (int p = 0; p < 320 * 240; p++) nonzero += rg.f.visib[p] != 0;
         for (int i = 0; i < 3; i++) {
-            sum += f.inst[i].px_count_visib;
-            CHECK(f.inst[i].px_count_visib <= f.inst[i].px_count_all);
+            sum += rg.f.inst[i].px_count_visib;
+            CHECK(rg.f.inst[i].px_count_visib <= rg.f.inst[i].px_count_all);
         }
         CHECK(sum == nonzero);
     }
-    uakd_synth_frame_free(&f);
-    uakd_synth_renderer_free(r);
-    uakd_synth_objects_free(objs, n);
+    rig_close(&rg);
 }
 
 /* ---- datasets on disk ---- */
@@ -318,12 +334,8 @@ static void remove_dirs(const char *a, const char *b, const char *c) {
 static void test_bop_round_trip(void) {
     remove_dirs(test_tmp("synth_bop"), test_tmp("synth_bop_1thread"), test_tmp("synth_bop_stopped"));
     const char *ply = test_tmp("obj_000007.ply");
-    write_box_ply(ply, 30, 20, 25);
-    const char *paths[1] = {ply};
     uakd_synth_config c;
-    uakd_synth_config_default(&c, UAKD_SYNTH_BOP);
-    c.mesh_paths = paths;
-    c.num_meshes = 1;
+    box_config(&c, &ply, 30, 20, 25);
     c.out_dir = test_tmp("synth_bop");
     c.count = 6;
     c.val_fraction = 0.34;
@@ -338,13 +350,8 @@ static void test_bop_round_trip(void) {
     CHECK_OK(uakd_synth_run(&c, NULL, NULL, &res));
     CHECK(res.images == 6 && !res.reused);
 
-    uakd_synth_object *objs;
-    int n;
-    CHECK_OK(uakd_synth_objects_load(&c, &objs, &n));
-    uakd_synth_renderer *r;
-    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
-    uakd_synth_frame f;
-    memset(&f, 0, sizeof f);
+    rig rg;
+    if (!rig_open(&rg, &c)) return;
     uakd_rng base;
     uakd_rng_seed(&base, 42);
     char path[1024];
@@ -365,7 +372,7 @@ static void test_bop_round_trip(void) {
     for (long i = 0; i < 6; i++) {
         uakd_rng rng;
         uakd_rng_split(&base, (uint64_t)i, &rng);
-        CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
+        CHECK_OK(uakd_synth_render_frame(rg.r, &rng, &rg.f));
         int s = i < 4 ? 0 : 1;
         long im = s ? i - 4 : i;
         char key[16];
@@ -380,14 +387,14 @@ static void test_bop_round_trip(void) {
         CHECK(read_numbers(cJSON_GetObjectItem(fi, "bbox_obj"), bo, 4));
         CHECK(read_numbers(cJSON_GetObjectItem(fi, "bbox_visib"), bv, 4));
         CHECK(cJSON_GetObjectItem(g, "obj_id")->valueint == 7);
-        for (int k = 0; k < 9; k++) CHECK(R[k] == f.inst[0].pose.R[k]);
-        for (int k = 0; k < 3; k++) CHECK(t[k] == f.inst[0].pose.t[k]);
+        for (int k = 0; k < 9; k++) CHECK(R[k] == rg.f.inst[0].pose.R[k]);
+        for (int k = 0; k < 3; k++) CHECK(t[k] == rg.f.inst[0].pose.t[k]);
         CHECK(K[0] == cam.fx && K[2] == cam.cx && K[4] == cam.fy && K[5] == cam.cy && K[8] == 1);
-        for (int k = 0; k < 4; k++) CHECK(bo[k] == f.inst[0].bbox_obj[k] && bv[k] == f.inst[0].bbox_visib[k]);
-        CHECK(cJSON_GetObjectItem(fi, "px_count_all")->valuedouble == f.inst[0].px_count_all);
-        CHECK(cJSON_GetObjectItem(fi, "px_count_visib")->valuedouble == f.inst[0].px_count_visib);
+        for (int k = 0; k < 4; k++) CHECK(bo[k] == rg.f.inst[0].bbox_obj[k] && bv[k] == rg.f.inst[0].bbox_visib[k]);
+        CHECK(cJSON_GetObjectItem(fi, "px_count_all")->valuedouble == rg.f.inst[0].px_count_all);
+        CHECK(cJSON_GetObjectItem(fi, "px_count_visib")->valuedouble == rg.f.inst[0].px_count_visib);
         CHECK_NEAR(cJSON_GetObjectItem(fi, "visib_fract")->valuedouble,
-                   (double)f.inst[0].px_count_visib / f.inst[0].px_count_all, 1e-15);
+                   (double)rg.f.inst[0].px_count_visib / rg.f.inst[0].px_count_all, 1e-15);
         /* the mask file equals the visible map; the JPEG is close to the rendered colours */
         uakd_image mask = {0}, rgb = {0};
         snprintf(path, sizeof path, "%s/%s/000000/mask_visib/%06ld_000000.png", c.out_dir, splits[s], im);
@@ -396,8 +403,8 @@ static void test_bop_round_trip(void) {
         CHECK_OK(uakd_image_read(path, 3, 1, &rgb));
         long diff = 0;
         double err = 0;
-        for (int p = 0; mask.data && p < 160 * 120; p++) diff += (mask.data[p] == 255) != (f.visib[p] == 1);
-        for (int p = 0; rgb.data && p < 160 * 120 * 3; p++) err += fabs((double)rgb.data[p] - f.rgb.data[p]);
+        for (int p = 0; mask.data && p < 160 * 120; p++) diff += (mask.data[p] == 255) != (rg.f.visib[p] == 1);
+        for (int p = 0; rgb.data && p < 160 * 120 * 3; p++) err += fabs((double)rgb.data[p] - rg.f.rgb.data[p]);
         CHECK(diff == 0);
         CHECK_MSG(err / (160 * 120 * 3) < 8, "JPEG differs from the frame by %.2f grey levels on average",
                   err / (160 * 120 * 3));
@@ -414,7 +421,7 @@ static void test_bop_round_trip(void) {
     const cJSON *o7 = cJSON_GetObjectItem(mi, "7");
     CHECK(o7 != NULL);
     if (o7) {
-        CHECK_NEAR(cJSON_GetObjectItem(o7, "diameter")->valuedouble, objs[0].diameter, 0);
+        CHECK_NEAR(cJSON_GetObjectItem(o7, "diameter")->valuedouble, rg.objs[0].diameter, 0);
         CHECK_NEAR(cJSON_GetObjectItem(o7, "min_x")->valuedouble, -30, 0);
         CHECK_NEAR(cJSON_GetObjectItem(o7, "size_y")->valuedouble, 40, 0);
     }
@@ -450,9 +457,7 @@ static void test_bop_round_trip(void) {
     CHECK(mf == NULL);
     if (mf) fclose(mf);
 
-    uakd_synth_frame_free(&f);
-    uakd_synth_renderer_free(r);
-    uakd_synth_objects_free(objs, n);
+    rig_close(&rg);
 }
 
 /* SPEED+ dataset: the camera file, and the labels: with R(q) for the scalar-first quaternion and
@@ -487,13 +492,8 @@ static void test_speedplus_round_trip(void) {
     cJSON_Delete(camj);
     uakd_camera cam = {K[0][0], K[1][1], K[0][2], K[1][2], {dist[0], dist[1], dist[2], dist[3], dist[4]}};
 
-    uakd_synth_object *objs;
-    int n;
-    CHECK_OK(uakd_synth_objects_load(&c, &objs, &n));
-    uakd_synth_renderer *r;
-    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
-    uakd_synth_frame f;
-    memset(&f, 0, sizeof f);
+    rig rg;
+    if (!rig_open(&rg, &c)) return;
     uakd_rng base;
     uakd_rng_seed(&base, 9);
     long seen = 0;
@@ -509,19 +509,19 @@ static void test_speedplus_round_trip(void) {
             CHECK(name && sscanf(name, "img%6ld.jpg", &num) == 1);
             uakd_rng rng;
             uakd_rng_split(&base, (uint64_t)(num - 1), &rng);
-            CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
+            CHECK_OK(uakd_synth_render_frame(rg.r, &rng, &rg.f));
             uakd_pose p;
             double q[4];
             CHECK(read_numbers(cJSON_GetObjectItem(e, "q_vbs2tango_true"), q, 4));
             CHECK(read_numbers(cJSON_GetObjectItem(e, "r_Vo2To_vbs_true"), p.t, 3));
             CHECK_NEAR(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3], 1, 1e-12);
             uakd_quat_to_rot(q, p.R);
-            for (int k = 0; k < 9; k++) CHECK_NEAR(p.R[k], f.inst[0].pose.R[k], 1e-12);
-            for (int k = 0; k < 3; k++) CHECK(p.t[k] == f.inst[0].pose.t[k]);
+            for (int k = 0; k < 9; k++) CHECK_NEAR(p.R[k], rg.f.inst[0].pose.R[k], 1e-12);
+            for (int k = 0; k < 3; k++) CHECK(p.t[k] == rg.f.inst[0].pose.t[k]);
             for (int i = 0; i < 11; i++) {
                 double uv[2];
                 CHECK(uakd_camera_project(&cam, &p, uakd_tango_keypoints[i], uv));
-                CHECK_MSG(dist_to_mask(f.visib, 480, 300, 1, uv[0], uv[1]) <= 1.5,
+                CHECK_MSG(dist_to_mask(rg.f.visib, 480, 300, 1, uv[0], uv[1]) <= 1.5,
                           "%s keypoint %d off the spacecraft", name, i);
             }
             /* the image file is greyscale at the requested size */
@@ -535,9 +535,7 @@ static void test_speedplus_round_trip(void) {
         cJSON_Delete(list);
     }
     CHECK(seen == 5);
-    uakd_synth_frame_free(&f);
-    uakd_synth_renderer_free(r);
-    uakd_synth_objects_free(objs, n);
+    rig_close(&rg);
 }
 
 /* The dataset loaders (uakd/dataset.h) read what synth writes: BOP instances with their poses,
@@ -545,12 +543,8 @@ static void test_speedplus_round_trip(void) {
 static void test_loaders_read_synth(void) {
     remove_dirs(test_tmp("synth_bop_ld"), test_tmp("synth_sp_ld"), test_tmp("synth_sp_ld"));
     const char *ply = test_tmp("obj_000003.ply");
-    write_box_ply(ply, 30, 20, 25);
-    const char *paths[1] = {ply};
     uakd_synth_config c;
-    uakd_synth_config_default(&c, UAKD_SYNTH_BOP);
-    c.mesh_paths = paths;
-    c.num_meshes = 1;
+    box_config(&c, &ply, 30, 20, 25);
     c.out_dir = test_tmp("synth_bop_ld");
     c.count = 4;
     c.val_fraction = 0.25;
@@ -562,15 +556,10 @@ static void test_loaders_read_synth(void) {
     c.seed = 3;
     uakd_synth_result res;
     CHECK_OK(uakd_synth_run(&c, NULL, NULL, &res));
+    rig rg;
+    if (!rig_open(&rg, &c)) return;
     uakd_dataset *ds = NULL;
     CHECK_OK(uakd_dataset_load_bop(c.out_dir, "train", NULL, &ds));
-    uakd_synth_object *objs;
-    int n;
-    CHECK_OK(uakd_synth_objects_load(&c, &objs, &n));
-    uakd_synth_renderer *r;
-    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
-    uakd_synth_frame f;
-    memset(&f, 0, sizeof f);
     uakd_rng base;
     uakd_rng_seed(&base, 3);
     CHECK(ds && ds->num_instances == 3 * 2 && ds->num_objects == 1 && ds->width == 160);
@@ -578,8 +567,8 @@ static void test_loaders_read_synth(void) {
         const uakd_instance *in = &ds->instances[i];
         uakd_rng rng;
         uakd_rng_split(&base, (uint64_t)in->image_id, &rng);
-        CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
-        const uakd_synth_annot *a = &f.inst[in->gt_index];
+        CHECK_OK(uakd_synth_render_frame(rg.r, &rng, &rg.f));
+        const uakd_synth_annot *a = &rg.f.inst[in->gt_index];
         CHECK(in->obj_id == 3 && in->mask_path != NULL);
         for (int k = 0; k < 9; k++) CHECK_NEAR(in->pose.R[k], a->pose.R[k], 1e-12);
         for (int k = 0; k < 3; k++) CHECK(in->pose.t[k] == a->pose.t[k]);
@@ -596,9 +585,7 @@ static void test_loaders_read_synth(void) {
         }
     }
     uakd_dataset_free(ds);
-    uakd_synth_frame_free(&f);
-    uakd_synth_renderer_free(r);
-    uakd_synth_objects_free(objs, n);
+    rig_close(&rg);
 
     uakd_synth_config_default(&c, UAKD_SYNTH_SPEEDPLUS);
     c.out_dir = test_tmp("synth_sp_ld");
@@ -610,8 +597,7 @@ static void test_loaders_read_synth(void) {
     c.depth_max = 8;
     c.seed = 4;
     CHECK_OK(uakd_synth_run(&c, NULL, NULL, &res));
-    CHECK_OK(uakd_synth_objects_load(&c, &objs, &n));
-    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
+    if (!rig_open(&rg, &c)) return;
     uakd_rng_seed(&base, 4);
     CHECK_OK(uakd_dataset_load_speedplus(c.out_dir, "synthetic", "train",
                                          test_shared("data/speedplus/tangoPoints.transcribed.csv"), &ds));
@@ -624,14 +610,12 @@ static void test_loaders_read_synth(void) {
         CHECK(in->K[0] == cam.fx && in->K[2] == cam.cx);
         uakd_rng rng;
         uakd_rng_split(&base, (uint64_t)i, &rng);
-        CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
-        for (int k = 0; k < 9; k++) CHECK_NEAR(in->pose.R[k], f.inst[0].pose.R[k], 1e-12);
-        for (int k = 0; k < 3; k++) CHECK(in->pose.t[k] == f.inst[0].pose.t[k]);
+        CHECK_OK(uakd_synth_render_frame(rg.r, &rng, &rg.f));
+        for (int k = 0; k < 9; k++) CHECK_NEAR(in->pose.R[k], rg.f.inst[0].pose.R[k], 1e-12);
+        for (int k = 0; k < 3; k++) CHECK(in->pose.t[k] == rg.f.inst[0].pose.t[k]);
     }
     uakd_dataset_free(ds);
-    uakd_synth_frame_free(&f);
-    uakd_synth_renderer_free(r);
-    uakd_synth_objects_free(objs, n);
+    rig_close(&rg);
 }
 
 static void test_rejects_bad_settings(void) {
@@ -674,12 +658,8 @@ static void test_background_crops(void) {
     CHECK_OK(uakd_image_write(path, &im, 0));
     uakd_image_free(&im);
     const char *ply = test_tmp("synth_box_bg.ply");
-    write_box_ply(ply, 20, 20, 20);
-    const char *paths[1] = {ply};
     uakd_synth_config c;
-    uakd_synth_config_default(&c, UAKD_SYNTH_BOP);
-    c.mesh_paths = paths;
-    c.num_meshes = 1;
+    box_config(&c, &ply, 20, 20, 20);
     c.width = 160;
     c.height = 120;
     c.depth_min = 400;
@@ -687,30 +667,23 @@ static void test_background_crops(void) {
     c.noise_sigma = 0;
     c.blur_prob = 0;
     c.bg_dir = dir;
-    uakd_synth_object *objs;
-    int n;
-    CHECK_OK(uakd_synth_objects_load(&c, &objs, &n));
-    uakd_synth_renderer *r;
-    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
-    uakd_synth_frame f;
-    memset(&f, 0, sizeof f);
+    rig rg;
+    if (!rig_open(&rg, &c)) return;
     uakd_rng rng;
     uakd_rng_seed(&rng, 4);
     int crops = 0;
     for (int k = 0; k < 12; k++) {
-        CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
+        CHECK_OK(uakd_synth_render_frame(rg.r, &rng, &rg.f));
         long flat = 0, bg = 0;
         for (int p = 0; p < 160 * 120; p++) {
-            if (f.visib[p]) continue;
+            if (rg.f.visib[p]) continue;
             bg++;
-            flat += f.rgb.data[3 * p] == 200 && f.rgb.data[3 * p + 1] == 10 && f.rgb.data[3 * p + 2] == 10;
+            flat += rg.f.rgb.data[3 * p] == 200 && rg.f.rgb.data[3 * p + 1] == 10 && rg.f.rgb.data[3 * p + 2] == 10;
         }
         crops += flat == bg;
     }
     CHECK(crops >= 1 && crops <= 9); /* one background kind in four */
-    uakd_synth_frame_free(&f);
-    uakd_synth_renderer_free(r);
-    uakd_synth_objects_free(objs, n);
+    rig_close(&rg);
 }
 
 /* Noise has the requested mean and standard deviation; the blur spreads an impulse binomially. */
@@ -751,26 +724,19 @@ static void test_frame_speed(void) {
     uakd_synth_config_default(&c, UAKD_SYNTH_BOP);
     c.mesh_paths = paths;
     c.num_meshes = 1;
-    uakd_synth_object *objs;
-    int n;
-    CHECK_OK(uakd_synth_objects_load(&c, &objs, &n));
-    if (n != 1) return;
-    uakd_synth_renderer *r;
-    CHECK_OK(uakd_synth_renderer_new(&c, objs, n, &r));
-    uakd_synth_frame f;
-    memset(&f, 0, sizeof f);
+    rig rg;
+    if (!rig_open(&rg, &c)) return;
+    CHECK(rg.n == 1);
     uakd_rng rng;
     uakd_rng_seed(&rng, 1);
     int frames = 30;
     double t0 = now_s();
     clock_t c0 = clock();
-    for (int k = 0; k < frames; k++) CHECK_OK(uakd_synth_render_frame(r, &rng, &f));
+    for (int k = 0; k < frames; k++) CHECK_OK(uakd_synth_render_frame(rg.r, &rng, &rg.f));
     double wall = now_s() - t0, cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
     fprintf(stderr, "synth frames: %.0f images/s wall, %.0f images/s per CPU second, 640x480, %d triangles, "
-                    "one thread\n", frames / wall, frames / cpu, objs[0].mesh.num_faces);
-    uakd_synth_frame_free(&f);
-    uakd_synth_renderer_free(r);
-    uakd_synth_objects_free(objs, n);
+                    "one thread\n", frames / wall, frames / cpu, rg.objs[0].mesh.num_faces);
+    rig_close(&rg);
 }
 
 /* LINEMOD-like views: a rotation, the camera above the object's x-y plane at the requested
