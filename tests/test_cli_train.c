@@ -3,50 +3,41 @@
  * exit with the usage code 2, and a tiny run trains, evaluates (table + eval.json + eval.md) and
  * predicts (JSON with 8 corners, overlay PNG) on a rendered dataset. */
 #include <cjson/cJSON.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
+#include "test_cmd.h"
 #include "test_synth_data.h"
 #include "uakd/fileio.h"
 #include "uakd/synth.h"
 
 static const char *cli(void) { return getenv("UAKD_CLI"); }
 
-static int run(const char *cmd, char *out, size_t cap) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_help_and_usage_errors(void) {
     static char out[16384];
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s train --help", cli());
-    CHECK(run(cmd, out, sizeof out) == 0);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 0);
     const char *need[] = {"--data", "--out", "--obj", "--variant", "--width", "--input", "--batch", "--steps",
                           "--lr", "--wd", "--clip", "--seed", "--resume", "--val-every", "--ckpt-every", "[10000]",
                           "[0.001]", "[darknet-tiny-h]"};
     for (size_t i = 0; i < sizeof need / sizeof *need; i++) CHECK_MSG(strstr(out, need[i]) != NULL, "train --help lacks %s", need[i]);
     snprintf(cmd, sizeof cmd, "%s eval --help", cli());
-    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "--model") && strstr(out, "--box"));
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 0 && strstr(out, "--model") && strstr(out, "--box"));
     snprintf(cmd, sizeof cmd, "%s predict --help", cli());
-    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "--K") && strstr(out, "--camera"));
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 0 && strstr(out, "--K") && strstr(out, "--camera"));
     snprintf(cmd, sizeof cmd, "%s train --data x --out y --bogus 2>&1", cli());
-    CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "--bogus"));
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 2 && strstr(out, "--bogus"));
     snprintf(cmd, sizeof cmd, "%s train --data x --out y --steps 0 2>&1", cli());
-    CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "--steps"));
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 2 && strstr(out, "--steps"));
     snprintf(cmd, sizeof cmd, "%s train --out y 2>&1", cli());
-    CHECK(run(cmd, out, sizeof out) == 2);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 2);
     snprintf(cmd, sizeof cmd, "%s eval --data x 2>&1", cli());
-    CHECK(run(cmd, out, sizeof out) == 2);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 2);
     snprintf(cmd, sizeof cmd, "%s predict --model m --image i --box 1,2,3 --K 1,1,1,1 2>&1", cli());
-    CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "--box"));
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 2 && strstr(out, "--box"));
     snprintf(cmd, sizeof cmd, "%s eval --model %s --data x 2>&1", cli(), test_tmp("no_model_here"));
-    CHECK(run(cmd, out, sizeof out) == 3);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 3);
 }
 
 static void test_train_eval_predict(void) {
@@ -60,10 +51,10 @@ static void test_train_eval_predict(void) {
     snprintf(cmd, sizeof cmd,
              "%s train --data %s --obj 1 --width 16 --tower 1 --input 64 --batch 2 --steps 3 --threads 1 --out %s 2>&1",
              cli(), data, model);
-    CHECK_MSG(run(cmd, out, sizeof out) == 0, "%s", out);
+    CHECK_MSG(test_run_cmd(cmd, out, sizeof out) == 0, "%s", out);
     CHECK(strstr(out, "step 3/3") && strstr(out, "validation (2 instances"));
     snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --threads 1 --examples 2 2>/dev/null", cli(), model, data);
-    CHECK_MSG(run(cmd, out, sizeof out) == 0, "%s", out);
+    CHECK_MSG(test_run_cmd(cmd, out, sizeof out) == 0, "%s", out);
     CHECK(strstr(out, "| all | 2 |") && strstr(out, "ground-truth box"));
     char path[1024];
     snprintf(path, sizeof path, "%s/eval-test/eval.json", model);
@@ -91,7 +82,7 @@ static void test_train_eval_predict(void) {
                  cli(), model, data, atoi(first->string), data, cJSON_GetArrayItem(bb, 0)->valueint,
                  cJSON_GetArrayItem(bb, 1)->valueint, cJSON_GetArrayItem(bb, 2)->valueint,
                  cJSON_GetArrayItem(bb, 3)->valueint, test_tmp("overlay.png"));
-        const int rc = run(cmd, out, sizeof out);
+        const int rc = test_run_cmd(cmd, out, sizeof out);
         cJSON *p = cJSON_Parse(out);
         CHECK_MSG(p && (rc == 0 || rc == 1), "rc %d: %s", rc, out);
         const cJSON *found = cJSON_GetObjectItemCaseSensitive(p, "found");
@@ -109,7 +100,7 @@ static void test_train_eval_predict(void) {
         CHECK_OK(uakd_write_file_atomic(test_tmp("det.json"), det, strlen(det)));
         snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --threads 1 --examples 0 --box %s --out %s 2>/dev/null", cli(),
                  model, data, test_tmp("det.json"), test_tmp("cli_eval_box"));
-        CHECK_MSG(run(cmd, out, sizeof out) == 0, "%s", out);
+        CHECK_MSG(test_run_cmd(cmd, out, sizeof out) == 0, "%s", out);
         CHECK(strstr(out, "detector boxes") && strstr(out, "| all | 2 |"));
         const char *miss = strstr(out, "| all | 2 | ");
         CHECK(miss && atoi(miss + strlen("| all | 2 | ")) >= 1);
@@ -121,7 +112,7 @@ static void test_train_eval_predict(void) {
              "%s train --data %s --obj 1 --width 16 --tower 1 --input 64 --batch 2 --steps 100000 --threads 1 "
              "--val-split none --out %s >/dev/null 2>&1 & p=$!; sleep 1.5; kill -INT $p; wait $p; echo rc=$?",
              cli(), data, test_tmp("cli_sigint"));
-    CHECK(run(cmd, out, sizeof out) == 0);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 0);
     CHECK_MSG(strstr(out, "rc=130") != NULL, "%s", out);
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", test_tmp("cli_sigint"));
     CHECK(access(path, R_OK) == 0);

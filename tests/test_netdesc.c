@@ -2,6 +2,7 @@
  * tap shapes, hand-computed shapes/parameters/FLOPs of a small network, the canonical form and
  * its hash, and errors (with line numbers and suggestions) for every kind of mistake. */
 #include "test.h"
+#include "test_cmd.h"
 
 #include <sys/wait.h>
 
@@ -304,12 +305,7 @@ static void test_cli_netinfo(void) {
     const char *cli = getenv("UAKD_CLI");
     char cmd[1024], out[8192] = "";
     snprintf(cmd, sizeof cmd, "%s netinfo cfg/darknet-tiny-h.cfg --width 128 --height 64", cli);
-    FILE *p = popen(cmd, "r");
-    CHECK(p != NULL);
-    if (!p) return;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    CHECK(pclose(p) == 0);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 0);
     CHECK(strstr(out, "total: 21 layers, 229480 parameters (0.229 M)") != NULL);
     CHECK(strstr(out, "64x8x16") != NULL); /* the s8 tap at 128x64 */
     snprintf(cmd, sizeof cmd, "%s netinfo fuzz/corpus/netdesc/bad-misspelt-key.cfg 2>/dev/null", cli);

@@ -2,24 +2,15 @@
  * a SPEED+-like case with distortion and outliers through RANSAC, from a file and from stdin,
  * and the refusals (unknown keys, bad shapes, too few points) with non-zero exit codes. */
 #include <cjson/cJSON.h>
-#include <sys/wait.h>
 
 #include "test.h"
+#include "test_cmd.h"
 #include "uakd/geom.h"
 #include "uakd/rng.h"
 
 static const char *cli(void) {
     const char *c = getenv("UAKD_CLI");
     return c && *c ? c : "build/uakd";
-}
-
-static int run(const char *cmd, char *out, size_t cap) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static void write_text(const char *path, const char *text) {
@@ -65,7 +56,7 @@ static void test_cli_ransac_with_distortion(void) {
             snprintf(cmd, sizeof cmd, "%s pnp - < %s", cli(), path);
         else
             snprintf(cmd, sizeof cmd, "%s pnp %s", cli(), path);
-        CHECK(run(cmd, out, sizeof out) == 0);
+        CHECK(test_run_cmd(cmd, out, sizeof out) == 0);
         cJSON *j = cJSON_Parse(out);
         CHECK_MSG(j != NULL, "output: %s", out);
         if (!j) continue;
@@ -108,14 +99,14 @@ static void test_cli_refusals(void) {
         const char *path = test_tmp("pnp_cli_bad.json");
         write_text(path, bad[i]);
         snprintf(cmd, sizeof cmd, "%s pnp %s 2>/dev/null", cli(), path);
-        int rc = run(cmd, out, sizeof out);
+        int rc = test_run_cmd(cmd, out, sizeof out);
         CHECK_MSG(rc == want[i], "case %zu: exit %d (want %d), stdout \"%s\"", i, rc, want[i], out);
         CHECK(out[0] == 0); /* nothing on stdout when it fails */
     }
     snprintf(cmd, sizeof cmd, "%s pnp --help", cli());
-    CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "points3d") != NULL);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 0 && strstr(out, "points3d") != NULL);
     snprintf(cmd, sizeof cmd, "%s pnp %s 2>/dev/null", cli(), test_tmp("no_such_file.json"));
-    CHECK(run(cmd, out, sizeof out) == 3);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 3);
 }
 
 int main(void) {

@@ -48,7 +48,7 @@ typedef struct fixture {
     int nlog[2], noff[2];
 } fixture;
 
-static int fixture_load(fixture *fx) {
+static int fixture_parse(fixture *fx) {
     memset(fx, 0, sizeof *fx);
     fx->json = test_read_json("tests/data/wdr/parity.json");
     if (!fx->json) return 0;
@@ -108,6 +108,14 @@ static void fixture_free(fixture *fx) {
     }
     uakd_wdr_targets_free(fx->t);
     cJSON_Delete(fx->json);
+}
+
+/* The parity fixture; when it is missing or malformed, a failed check and 0 with nothing held. */
+static int fixture_load(fixture *fx) {
+    if (fixture_parse(fx)) return 1;
+    CHECK_MSG(0, "tests/data/wdr/parity.json missing or malformed (run scripts/ref_wdr.py)");
+    fixture_free(fx);
+    return 0;
 }
 
 /* ---------- levels, coding, quotas ---------- */
@@ -321,11 +329,7 @@ static double max_abs(const double *x, int n) {
 
 static void test_loss_parity(void) {
     fixture fx;
-    if (!fixture_load(&fx)) {
-        CHECK_MSG(0, "tests/data/wdr/parity.json missing or malformed (run scripts/ref_wdr.py)");
-        fixture_free(&fx);
-        return;
-    }
+    if (!fixture_load(&fx)) return;
     uakd_wdr_config cfg;
     uakd_wdr_config_default(&cfg);
     float *gl[2], *go[2];
@@ -441,11 +445,7 @@ static void check_fd(const uakd_wdr_config *cfg, fixture *fx) {
 
 static void test_loss_gradients_fd(void) {
     fixture fx;
-    if (!fixture_load(&fx)) {
-        CHECK_MSG(0, "tests/data/wdr/parity.json missing");
-        fixture_free(&fx);
-        return;
-    }
+    if (!fixture_load(&fx)) return;
     uakd_wdr_config cfg;
     uakd_wdr_config_default(&cfg);
     check_fd(&cfg, &fx);
@@ -561,11 +561,7 @@ static void check_cells(const uakd_wdr_cell *cells, int count, const cJSON *ref)
 
 static void test_decode_parity(void) {
     fixture fx;
-    if (!fixture_load(&fx)) {
-        CHECK_MSG(0, "tests/data/wdr/parity.json missing");
-        fixture_free(&fx);
-        return;
-    }
+    if (!fixture_load(&fx)) return;
     uakd_wdr_config cfg;
     uakd_wdr_config_default(&cfg);
     uakd_wdr_cell cells[32];
@@ -669,11 +665,7 @@ static double student_dot(const fixture *fx, int image, const float *wpos, const
 
 static void test_student_local(void) {
     fixture fx;
-    if (!fixture_load(&fx)) {
-        CHECK_MSG(0, "tests/data/wdr/parity.json missing");
-        fixture_free(&fx);
-        return;
-    }
+    if (!fixture_load(&fx)) return;
     float pos[32 * 16], logit[32];
     int idx[32], count;
     CHECK_OK(uakd_wdr_student_local(fx.t, &fx.m, 1, pos, logit, idx, 32, &count));
