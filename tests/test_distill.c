@@ -14,10 +14,11 @@
 #include <sys/stat.h>
 
 #include "test.h"
+#include "test_cmd.h"
+#include "test_json.h"
 #include "test_synth_data.h"
 #include "uakd/backend.h"
 #include "uakd/distill.h"
-#include "uakd/fileio.h"
 #include "uakd/synth.h"
 #include "uakd/train.h"
 #include "uakd/uncertainty.h"
@@ -129,23 +130,17 @@ static void test_ensemble_cli_skips(void) {
         CHECK(setup());
         return;
     }
-    char cmd[4096], w[1200], out[1100];
+    static char out[1 << 16];
+    char cmd[4096], w[1200];
     snprintf(w, sizeof w, "%s/member_0/model.safetensors", g_ens);
     struct stat before, after;
     CHECK(stat(w, &before) == 0);
-    snprintf(out, sizeof out, "%s", test_tmp("distill_ens_cli.txt"));
     snprintf(cmd, sizeof cmd,
              "%s ensemble --members 2 --out %s -- --data %s --obj 1 --variant darknet-tiny-h --width 16 --tower 1 "
-             "--input 64 --batch 2 --steps 2 --val-split none --threads 1 >%s 2>&1",
-             cli, g_ens, g_ds, out);
-    CHECK(system(cmd) == 0);
-    void *text = NULL;
-    size_t n = 0;
-    CHECK_OK(uakd_read_file(out, 1 << 20, &text, &n));
-    char *s = realloc(text, n + 1);
-    if (s) s[n] = 0;
-    CHECK(s && strstr(s, "member_0 finished, skipped") && strstr(s, "member_1 finished, skipped"));
-    free(s);
+             "--input 64 --batch 2 --steps 2 --val-split none --threads 1 2>&1",
+             cli, g_ens, g_ds);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 0);
+    CHECK(strstr(out, "member_0 finished, skipped") && strstr(out, "member_1 finished, skipped"));
     CHECK(stat(w, &after) == 0 && after.st_mtime == before.st_mtime && after.st_size == before.st_size);
 }
 
@@ -163,11 +158,7 @@ static void test_uncertainty_cli(void) {
     snprintf(cmd, sizeof cmd, "%s uncertainty --ensemble %s --data %s --max 5 --tau auto --json %s --png %s --threads 1 "
              ">/dev/null 2>&1", cli, g_ens, g_ds, js, png);
     CHECK(system(cmd) == 0);
-    void *text = NULL;
-    size_t n = 0;
-    CHECK_OK(uakd_read_file(js, 1 << 20, &text, &n));
-    cJSON *j = text ? cJSON_ParseWithLength(text, n) : NULL;
-    free(text);
+    cJSON *j = test_read_json(js);
     CHECK(j != NULL);
     if (!j) return;
     uakd_teachers *t = NULL;
@@ -201,27 +192,21 @@ static void test_ensemble_cli_resume(void) {
         CHECK(setup());
         return;
     }
-    char dir[1100], cmd[8192], out[1100], w[1200];
+    static char out[1 << 16];
+    char dir[1100], cmd[8192], w[1200];
     snprintf(dir, sizeof dir, "%s", test_tmp("distill_ens_resume"));
-    snprintf(out, sizeof out, "%s", test_tmp("distill_ens_resume.txt"));
     snprintf(cmd, sizeof cmd,
              "%s ensemble --members 2 --out %s -- --data %s --obj 1 --variant darknet-tiny-h --width 8 --tower 1 "
-             "--input 64 --batch 2 --steps 2 --val-split none --threads 1 >%s 2>&1",
-             cli, dir, g_ds, out);
-    CHECK(system(cmd) == 0);
+             "--input 64 --batch 2 --steps 2 --val-split none --threads 1 2>&1",
+             cli, dir, g_ds);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 0);
     snprintf(w, sizeof w, "%s/member_1/model.safetensors", dir);
     CHECK(remove(w) == 0);
     uakd_ensemble_info info;
     CHECK_OK(uakd_ensemble_scan(dir, 2, 1, &info));
     CHECK(info.m[0].finished && !info.m[1].finished && info.m[1].has_checkpoint);
-    CHECK(system(cmd) == 0);
-    void *text = NULL;
-    size_t n = 0;
-    CHECK_OK(uakd_read_file(out, 1 << 20, &text, &n));
-    char *s = realloc(text, n + 1);
-    if (s) s[n] = 0;
-    CHECK(s && strstr(s, "member_0 finished, skipped") && strstr(s, "member_1 (seed 2), resuming"));
-    free(s);
+    CHECK(test_run_cmd(cmd, out, sizeof out) == 0);
+    CHECK(strstr(out, "member_0 finished, skipped") && strstr(out, "member_1 (seed 2), resuming"));
     struct stat st;
     CHECK(stat(w, &st) == 0);
 }

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "test.h"
+#include "test_json.h"
 #include "test_synth_data.h"
 #include "uakd/backend.h"
 #include "uakd/fileio.h"
@@ -204,11 +205,7 @@ static void test_cli(void) {
     snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --keypoints %s --json %s --threads 1 >/dev/null 2>&1", cli, out,
              g_root, g_csv, json);
     CHECK(system(cmd) == 0);
-    void *data = NULL;
-    size_t size = 0;
-    CHECK_OK(uakd_read_file(json, 1 << 20, &data, &size));
-    cJSON *j = data ? cJSON_ParseWithLength(data, size) : NULL;
-    free(data);
+    cJSON *j = test_read_json(json);
     const cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "domains"), 0);
     CHECK(cJSON_GetObjectItem(d0, "images") && cJSON_GetObjectItem(d0, "images")->valueint == 2);
     CHECK(cJSON_IsNumber(cJSON_GetObjectItem(d0, "E_pose")));
