@@ -50,13 +50,19 @@ static void camera_of(const uakd_dataset *ds, int i, uakd_camera *cam) {
     *cam = (uakd_camera){K[0], K[4], K[2], K[5], {ds->dist[0], ds->dist[1], ds->dist[2], ds->dist[3], ds->dist[4]}};
 }
 
-static void test_oracle_recovers_poses(void) {
+/* The dataset's training split, or NULL after a failed check. */
+static uakd_dataset *load_train(void) {
     if (!setup()) {
         CHECK(setup());
-        return;
+        return NULL;
     }
     uakd_dataset *ds = NULL;
     CHECK_OK(uakd_dataset_load_speedplus(g_root, "synthetic", "train", g_csv, &ds));
+    return ds;
+}
+
+static void test_oracle_recovers_poses(void) {
+    uakd_dataset *ds = load_train();
     if (!ds) return;
     CHECK(ds->num_instances == 6);
     CHECK(ds->dist[0] != 0); /* the SPEED+ camera's distortion is in play */
@@ -93,12 +99,7 @@ static void test_oracle_recovers_poses(void) {
 }
 
 static void test_rejections(void) {
-    if (!setup()) {
-        CHECK(setup());
-        return;
-    }
-    uakd_dataset *ds = NULL;
-    CHECK_OK(uakd_dataset_load_speedplus(g_root, "synthetic", "train", g_csv, &ds));
+    uakd_dataset *ds = load_train();
     if (!ds) return;
     uakd_spn_config sc;
     uakd_spn_config_default(&sc);
