@@ -17,10 +17,31 @@
 
 static cJSON *vec3(const double *v) { return cJSON_CreateDoubleArray(v, 3); }
 
+/* The "train" object of config.json: the settings that shape the training run. */
+static cJSON *train_json(const uakd_train_config *c) {
+    cJSON *tr = cJSON_CreateObject();
+    if (!tr) return NULL;
+    cJSON_AddStringToObject(tr, "data_root", c->data_root);
+    cJSON_AddStringToObject(tr, "train_split", c->train_split);
+    cJSON_AddStringToObject(tr, "train_list", c->train_list ? c->train_list : "");
+    cJSON_AddStringToObject(tr, "val_split", c->val_split ? c->val_split : "");
+    cJSON_AddStringToObject(tr, "val_list", c->val_list ? c->val_list : "");
+    cJSON_AddNumberToObject(tr, "batch", c->batch);
+    cJSON_AddNumberToObject(tr, "steps", (double)c->steps);
+    cJSON_AddNumberToObject(tr, "lr", c->lr);
+    cJSON_AddNumberToObject(tr, "weight_decay", c->weight_decay);
+    cJSON_AddNumberToObject(tr, "warmup_frac", c->warmup_frac);
+    cJSON_AddNumberToObject(tr, "clip", c->clip);
+    cJSON_AddNumberToObject(tr, "seed", (double)c->seed);
+    cJSON_AddNumberToObject(tr, "min_visib_fract", c->min_visib_fract);
+    cJSON_AddStringToObject(tr, "init_weights", c->init_weights ? c->init_weights : "");
+    return tr;
+}
+
 uakd_status uakd_train_write_config(const char *path, const uakd_train_config *c, const uakd_wdrnet *m,
                                     const uakd_dataset *ds) {
     const uakd_wdrnet_config *mc = uakd_wdrnet_config_of(m);
-    cJSON *j = cJSON_CreateObject(), *objs = cJSON_CreateArray(), *tr = cJSON_CreateObject();
+    cJSON *j = cJSON_CreateObject(), *objs = cJSON_CreateArray(), *tr = train_json(c);
     if (!j || !objs || !tr) {
         cJSON_Delete(j), cJSON_Delete(objs), cJSON_Delete(tr);
         return uakd_fail(UAKD_ENOMEM, "train: out of memory");
@@ -42,20 +63,6 @@ uakd_status uakd_train_write_config(const char *path, const uakd_train_config *c
         cJSON_AddNumberToObject(e, "diameter", o->diameter);
     }
     cJSON_AddItemToObject(j, "objects", objs);
-    cJSON_AddStringToObject(tr, "data_root", c->data_root);
-    cJSON_AddStringToObject(tr, "train_split", c->train_split);
-    cJSON_AddStringToObject(tr, "train_list", c->train_list ? c->train_list : "");
-    cJSON_AddStringToObject(tr, "val_split", c->val_split ? c->val_split : "");
-    cJSON_AddStringToObject(tr, "val_list", c->val_list ? c->val_list : "");
-    cJSON_AddNumberToObject(tr, "batch", c->batch);
-    cJSON_AddNumberToObject(tr, "steps", (double)c->steps);
-    cJSON_AddNumberToObject(tr, "lr", c->lr);
-    cJSON_AddNumberToObject(tr, "weight_decay", c->weight_decay);
-    cJSON_AddNumberToObject(tr, "warmup_frac", c->warmup_frac);
-    cJSON_AddNumberToObject(tr, "clip", c->clip);
-    cJSON_AddNumberToObject(tr, "seed", (double)c->seed);
-    cJSON_AddNumberToObject(tr, "min_visib_fract", c->min_visib_fract);
-    cJSON_AddStringToObject(tr, "init_weights", c->init_weights ? c->init_weights : "");
     cJSON_AddItemToObject(j, "train", tr);
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
@@ -169,6 +176,45 @@ static int is_dir(const char *p) {
 static int exists(const char *p) {
     struct stat s;
     return stat(p, &s) == 0;
+}
+
+uakd_status uakd_train_config_compare(const char *dir, const uakd_train_config *c, char *why, size_t cap) {
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/config.json", dir) >= (int)sizeof path)
+        return uakd_fail(UAKD_EINVAL, "train: path too long: %s", dir);
+    void *data;
+    size_t size;
+    UAKD_TRY(uakd_read_file(path, 1 << 24, &data, &size));
+    cJSON *j = cJSON_ParseWithLength(data, size), *want = train_json(c);
+    free(data);
+    const cJSON *have = cJSON_GetObjectItemCaseSensitive(j, "train");
+    uakd_status st = !want ? uakd_fail(UAKD_ENOMEM, "train: out of memory")
+                     : cJSON_IsObject(have) ? UAKD_OK
+                                            : uakd_fail(UAKD_EFORMAT, "%s: no \"train\" object (not written by uakd train?)", path);
+    why[0] = 0;
+    const cJSON *w;
+    cJSON_ArrayForEach(w, want) {
+        if (st != UAKD_OK || why[0]) break;
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+        if (!h || !cJSON_Compare(w, h, 1)) {
+            char *a = h ? cJSON_PrintUnformatted(h) : NULL, *b = cJSON_PrintUnformatted(w);
+            snprintf(why, cap, "%s: recorded %s, now %s", w->string, a ? a : "(missing)", b ? b : "?");
+            free(a), free(b);
+        }
+    }
+    const struct { const char *key; int now; } dims[] = {{"width", c->width}, {"tower_convs", c->tower_convs},
+                                                          {"input_size", c->input_size}};
+    for (int i = 0; st == UAKD_OK && !why[0] && i < 3; i++) {
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, dims[i].key);
+        if (dims[i].now > 0 && (!cJSON_IsNumber(h) || h->valueint != dims[i].now))
+            snprintf(why, cap, "%s: recorded %d, now %d", dims[i].key, cJSON_IsNumber(h) ? h->valueint : -1, dims[i].now);
+    }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "variant");
+    if (st == UAKD_OK && !why[0] && !c->cfg_path && c->variant && (!cJSON_IsString(v) || strcmp(v->valuestring, c->variant)))
+        snprintf(why, cap, "variant: recorded %s, now %s", cJSON_IsString(v) ? v->valuestring : "(none)", c->variant);
+    cJSON_Delete(want);
+    cJSON_Delete(j);
+    return st;
 }
 
 uakd_status uakd_model_info_read(const char *model, uakd_model_info *info, char *weights, size_t cap) {

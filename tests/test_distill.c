@@ -19,6 +19,7 @@
 #include "test_synth_data.h"
 #include "uakd/backend.h"
 #include "uakd/distill.h"
+#include "uakd/fileio.h"
 #include "uakd/synth.h"
 #include "uakd/train.h"
 #include "uakd/uncertainty.h"
@@ -167,7 +168,7 @@ static void test_uncertainty_cli(void) {
     uakd_unc_scan s;
     memset(&s, 0, sizeof s);
     double tau2 = 0;
-    if (t) CHECK_OK(uakd_teachers_scan(t, g_ds, "train", &obj, 1, 0.1, 5, &s));
+    if (t) CHECK_OK(uakd_teachers_scan(t, g_ds, "train", NULL, &obj, 1, 0.1, 5, &s));
     if (s.cells) CHECK_OK(uakd_unc_auto_tau2((int)(s.cells * 8), s.s2, &tau2));
     CHECK_NEAR(cJSON_GetObjectItemCaseSensitive(j, "crops")->valuedouble, 5, 0);
     CHECK_NEAR(cJSON_GetObjectItemCaseSensitive(j, "teacher_cells")->valuedouble, (double)s.cells, 0);
@@ -209,6 +210,32 @@ static void test_ensemble_cli_resume(void) {
     CHECK(strstr(out, "member_0 finished, skipped") && strstr(out, "member_1 (seed 2), resuming"));
     struct stat st;
     CHECK(stat(w, &st) == 0);
+}
+
+/* `uakd ablate` end to end on the tiny ensemble: a table with the members and both methods, a
+ * rerun reuses the finished runs, and changed settings stop it with the difference named. */
+static void test_ablate_cli(void) {
+    const char *cli = getenv("UAKD_CLI");
+    if (!cli || !setup()) {
+        CHECK(setup());
+        return;
+    }
+    static char s[1 << 20];
+    char dir[1100], cmd[8192];
+    snprintf(dir, sizeof dir, "%s", test_tmp("distill_ablate"));
+    for (int run = 0; run < 3; run++) {
+        snprintf(cmd, sizeof cmd,
+                 "%s ablate --ensemble %s --out %s --methods student,uakd --seeds 1 --eval-max 3 --tau 2 -- --data %s "
+                 "--obj 1 --variant darknet-tiny-h --width 8 --tower 1 --input 64 --batch 2 --steps %d --val-split none "
+                 "--threads 1 2>&1",
+                 cli, g_ens, dir, g_ds, run == 2 ? 3 : 2);
+        const int rc = test_run_cmd(cmd, s, sizeof s);
+        if (run == 0) CHECK_MSG(rc == 0 && strstr(s, "| teacher member_0 ") && strstr(s, "| teacher member_1 ") &&
+                                    strstr(s, "| student ") && strstr(s, "| uakd "), "%s", s);
+        if (run == 1) CHECK_MSG(rc == 0 && strstr(s, "student_seed1 finished with the same settings, reused") &&
+                                    strstr(s, "uakd_seed1 finished with the same settings, reused"), "%s", s);
+        if (run == 2) CHECK_MSG(rc != 0 && strstr(s, "steps: recorded 2, now 3"), "%s", s);
+    }
 }
 
 static void test_masses(void) {
@@ -496,7 +523,7 @@ static void test_scan(void) {
     CHECK(!strcmp(info.architecture, "darknet-tiny-h width 16 tower 1 input 64"));
     const int obj = 1;
     uakd_unc_scan s;
-    CHECK_OK(uakd_teachers_scan(t, g_ds, "train", &obj, 1, 0.1, 6, &s));
+    CHECK_OK(uakd_teachers_scan(t, g_ds, "train", NULL, &obj, 1, 0.1, 6, &s));
     CHECK(s.images == 6 && s.missing == 0 && s.cells >= 6);
     double mn = INFINITY;
     for (long i = 0; i < s.cells * 8; i++) mn = fmin(mn, s.s2[i]);
@@ -504,6 +531,38 @@ static void test_scan(void) {
     double tau2 = 0;
     CHECK_OK(uakd_unc_auto_tau2((int)(s.cells * 8), s.s2, &tau2));
     CHECK(tau2 > 0 && isfinite(tau2));
+    /* a list file restricts the scan to its images: the 2nd and 4th instances give exactly their
+     * rows of the full scan (one instance per image, the crops are not augmented) */
+    uakd_unc_scan all, part;
+    CHECK_OK(uakd_teachers_scan(t, g_ds, "train", NULL, &obj, 1, 0.1, 0, &all));
+    uakd_bop_options bo = {&obj, 1, 0.1};
+    uakd_dataset *ds = NULL;
+    CHECK_OK(uakd_dataset_load_bop(g_ds, "train", &bo, &ds));
+    char list[256];
+    snprintf(list, sizeof list, "# two images\n%d %d\n%d/%d\n", ds->instances[1].scene_id, ds->instances[1].image_id,
+             ds->instances[3].scene_id, ds->instances[3].image_id);
+    const char *lp = test_tmp("distill_scan_list.txt");
+    CHECK_OK(uakd_write_file_atomic(lp, list, strlen(list)));
+    CHECK_OK(uakd_teachers_scan(t, g_ds, "train", lp, &obj, 1, 0.1, 0, &part));
+    CHECK(part.images == 2 && part.cells > 0);
+    /* the cells of instances 1 and 3 in the full scan: count cells per crop by rescanning prefixes */
+    uakd_unc_scan p1, p2, p3, p4;
+    CHECK_OK(uakd_teachers_scan(t, g_ds, "train", NULL, &obj, 1, 0.1, 1, &p1));
+    CHECK_OK(uakd_teachers_scan(t, g_ds, "train", NULL, &obj, 1, 0.1, 2, &p2));
+    CHECK_OK(uakd_teachers_scan(t, g_ds, "train", NULL, &obj, 1, 0.1, 3, &p3));
+    CHECK_OK(uakd_teachers_scan(t, g_ds, "train", NULL, &obj, 1, 0.1, 4, &p4));
+    const long n1 = p2.cells - p1.cells, n3 = p4.cells - p3.cells;
+    CHECK(part.cells == n1 + n3);
+    if (part.cells == n1 + n3 && all.cells >= p4.cells) {
+        CHECK(!memcmp(part.s2, all.s2 + 8 * p1.cells, sizeof(float) * 8 * (size_t)n1));
+        CHECK(!memcmp(part.s2 + 8 * n1, all.s2 + 8 * p3.cells, sizeof(float) * 8 * (size_t)n3));
+    }
+    snprintf(list, sizeof list, "0 999999\n");
+    CHECK_OK(uakd_write_file_atomic(lp, list, strlen(list)));
+    CHECK_FAILS(uakd_teachers_scan(t, g_ds, "train", lp, &obj, 1, 0.1, 0, &part), UAKD_EINVAL);
+    uakd_unc_scan_free(&p1), uakd_unc_scan_free(&p2), uakd_unc_scan_free(&p3), uakd_unc_scan_free(&p4);
+    uakd_unc_scan_free(&all), uakd_unc_scan_free(&part);
+    uakd_dataset_free(ds);
     uakd_unc_scan_free(&s);
     uakd_teachers_free(t);
     CHECK_FAILS(uakd_teachers_open(test_tmp("distill_fake"), 4, -1, &t), UAKD_EINVAL); /* unfinished members */
@@ -515,6 +574,7 @@ int main(void) {
     RUN(test_ensemble_dir);
     RUN(test_ensemble_cli_skips);
     RUN(test_ensemble_cli_resume);
+    RUN(test_ablate_cli);
     RUN(test_uncertainty_cli);
     RUN(test_teacher_pass_and_fd);
     RUN(test_scan);

@@ -1,7 +1,8 @@
 /* `uakd ablate`: the methods of method.md §7 with the same data, schedule and student seeds,
  * each run evaluated on a held-out split (uakd/infer.h), summarised as mean and spread (sample
  * standard deviation over seeds) per method next to the ensemble members; Markdown, JSON and a
- * bar chart. Finished runs (model.safetensors present) are reused; unfinished ones resume. */
+ * bar chart. Finished runs (model.safetensors present) made with the same settings are reused (other
+ * settings are an error); unfinished ones resume. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -35,7 +36,8 @@ static void usage(FILE *f) {
             "and prints one table of mean +- standard deviation over seeds: ADD(-S) at 0.05/0.1/0.2 d, 2D\n"
             "projection @ 5 px, median ADD/d (predicted instances; missing ones count as infinite) and the\n"
             "missing rate. Writes DIR/ablation.md, DIR/ablation.json and DIR/ablation.png. Runs live in\n"
-            "DIR/<method>_seed<S>/; finished runs are reused, interrupted ones resume.\n\n"
+            "DIR/<method>_seed<S>/; finished runs are reused when their config.json and distill.json\n"
+            "record the same settings (else ablate stops and names the difference), interrupted ones resume.\n\n"
             "options (defaults in brackets):\n"
             "  --family spnv2      SPNv2 heatmap networks on SPEED+ (see uakd ablate --family spnv2 --help)\n"
             "  --ensemble DIR      the teacher ensemble (required)\n"
@@ -262,15 +264,23 @@ int uakd_cmd_ablate(int argc, char **argv) {
             const uint64_t seed = base.seed + (uint64_t)s;
             snprintf(dirs[mi][s], sizeof dirs[mi][s], "%s/%s_seed%llu", d.out, uakd_distill_method_name(methods[mi]),
                      (unsigned long long)seed);
-            if (file_exists(dirs[mi][s], "model.safetensors")) {
-                fprintf(stderr, "ablate: %s finished, reused\n", dirs[mi][s]);
-                continue;
-            }
             distill_opts dm = d;
             dm.cfg.method = methods[mi];
             uakd_train_config c = base;
             c.out_dir = dirs[mi][s];
             c.seed = seed;
+            if (file_exists(dirs[mi][s], "model.safetensors")) {
+                char why[512];
+                uakd_status st = distill_run_compare(dirs[mi][s], &dm, &c, why, sizeof why);
+                if (st != UAKD_OK) return uakd_cli_report("ablate", st);
+                if (why[0]) {
+                    fprintf(stderr, "uakd ablate: %s was trained with other settings (%s): delete it or use another --out\n",
+                            dirs[mi][s], why);
+                    return UAKD_EXIT_FAILURE;
+                }
+                fprintf(stderr, "ablate: %s finished with the same settings, reused\n", dirs[mi][s]);
+                continue;
+            }
             c.resume = file_exists(dirs[mi][s], "checkpoint.safetensors");
             fprintf(stderr, "ablate: %s (method %s, seed %llu)%s\n", dirs[mi][s], uakd_distill_method_name(methods[mi]),
                     (unsigned long long)seed, c.resume ? ", resuming" : "");

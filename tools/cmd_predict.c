@@ -1,13 +1,19 @@
 /* `uakd predict`: the pose of an object in one image from a trained WDRNet (uakd/infer.h): test
  * crop around the given box, network, decoding, RANSAC-EPnP in the full image. Prints JSON and
- * writes an overlay with the projected 3D box. */
+ * writes an overlay with the projected 3D box. With --ensemble, the teacher ensemble runs on the
+ * same box and gives every box corner its epistemic uncertainty (method.md §3): over the teacher
+ * cells of the inference rule, the confidence-weighted mean of the members' mean corner and of the
+ * unbiased variance s2 (teacher input pixels^2), u = tanh(s2 / tau^2), the spread in image pixels
+ * and how far the student's projected corner lies from the ensemble's. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "uakd/distill.h"
 #include "uakd/fileio.h"
 #include "uakd/plot.h"
 #include "uakd/train.h"
@@ -27,7 +33,13 @@ static void usage(FILE *f) {
                "  --K fx,fy,cx,cy  pinhole camera (no distortion)\n"
                "  --camera FILE    a BOP camera.json (fx, fy, cx, cy) instead of --K\n"
                "  --obj ID         which of the model's objects [its first]\n"
-               "  --out PNG        overlay with the predicted 3D box (blue) and the box (white)\n"
+               "  --out PNG        overlay with the predicted 3D box (blue) and the box (white); with\n"
+               "                   --ensemble also the ensemble's mean corners (orange dots)\n"
+               "  --ensemble DIR   a teacher ensemble (uakd ensemble): adds \"keypoints\", per box corner the\n"
+               "                   ensemble mean (image px), s2 (teacher input px^2), sd (image px), u and\n"
+               "                   the student's distance from the ensemble mean (image px)\n"
+               "  --tau X|auto     uncertainty scale in teacher input pixels; auto: tau^2 of the\n"
+               "                   ensemble's uncertainty.json (written by uakd uncertainty --tau auto) [1]\n"
                "  --threads N      compute threads, 0 = all cores [0]\n");
 }
 
@@ -50,14 +62,87 @@ static uakd_status read_camera(const char *path, uakd_camera *cam) {
     return st;
 }
 
+/* One box corner as the teacher ensemble sees it. */
+typedef struct corner_unc {
+    double mean[2]; /* confidence-weighted ensemble mean, image pixels */
+    double s2;      /* confidence-weighted unbiased variance, teacher input pixels^2 */
+    double sd_px;   /* sqrt(s2) in image pixels */
+    double u;       /* tanh(s2 / tau^2) */
+} corner_unc;
+
+/* tau^2 of DIR/uncertainty.json ("tau2_px2"), the file `uakd uncertainty` writes. */
+static uakd_status read_ensemble_tau2(const char *ens, double *tau2) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/uncertainty.json", ens) >= (int)sizeof path)
+        return uakd_fail(UAKD_EINVAL, "predict: ensemble path too long: %s", ens);
+    void *data;
+    size_t size;
+    uakd_status st = uakd_read_file(path, 1 << 24, &data, &size);
+    if (st != UAKD_OK)
+        return uakd_fail(st, "predict: --tau auto reads %s, which `uakd uncertainty --ensemble %s --data ROOT --tau auto` "
+                             "writes: run that first, or give --tau a number", path, ens);
+    cJSON *j = cJSON_ParseWithLength(data, size);
+    free(data);
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, "tau2_px2");
+    st = cJSON_IsNumber(x) && isfinite(x->valuedouble) && x->valuedouble > 0
+             ? UAKD_OK
+             : uakd_fail(UAKD_EFORMAT, "%s: \"tau2_px2\" must be a positive number (rerun uakd uncertainty)", path);
+    if (st == UAKD_OK) *tau2 = x->valuedouble;
+    cJSON_Delete(j);
+    return st;
+}
+
+/* Runs the ensemble on the test crop of box (its members' input size) and fills out[8]; *cells gets
+ * the number of teacher cells (0: no cell passed the inference rule, out is untouched). */
+static uakd_status ensemble_corners(const char *ens, double tau2, const uakd_image *im, const uakd_camera *cam,
+                                    const double box[4], int obj_id, corner_unc out[8], int *cells) {
+    char dir[4096];
+    uakd_model_info ti;
+    UAKD_TRY(uakd_ensemble_member_dir(ens, 0, dir, sizeof dir));
+    UAKD_TRY(uakd_model_info_read(dir, &ti, NULL, 0));
+    int cls = 0;
+    while (cls < ti.num_objects && ti.obj_ids[cls] != obj_id) cls++;
+    if (cls == ti.num_objects) return uakd_fail(UAKD_EINVAL, "predict: the ensemble %s was not trained on object %d", ens, obj_id);
+    uakd_teachers *t = NULL;
+    UAKD_TRY(uakd_teachers_open(ens, 1, -1, &t));
+    const int S = ti.model.input_size;
+    float *chw = malloc(sizeof(float) * 3 * (size_t)S * (size_t)S);
+    uakd_crop_geometry geo;
+    uakd_teacher_preds tp = {0};
+    uakd_status st = chw ? uakd_infer_crop_image(im, cam, box, S, chw, &geo) : uakd_fail(UAKD_ENOMEM, "predict: out of memory");
+    if (st == UAKD_OK) st = uakd_teachers_predict(t, chw, 1, &cls, tau2, &tp);
+    if (st == UAKD_OK) {
+        *cells = tp.total;
+        const double scale = sqrt(fabs(geo.Ainv[0] * geo.Ainv[4] - geo.Ainv[1] * geo.Ainv[3])); /* image px per crop px */
+        for (int k = 0; k < 8 && tp.total > 0; k++) {
+            double w = 0, p[2] = {0, 0}, s2 = 0;
+            for (int j = 0; j < tp.total; j++) {
+                const double c = tp.cells[j].conf;
+                w += c, s2 += c * tp.s2[8 * j + k];
+                p[0] += c * tp.cells[j].corners[2 * k], p[1] += c * tp.cells[j].corners[2 * k + 1];
+            }
+            p[0] /= w, p[1] /= w, s2 /= w;
+            uakd_affine_apply(geo.Ainv, p, out[k].mean);
+            out[k].s2 = s2;
+            out[k].sd_px = sqrt(s2) * scale;
+            out[k].u = tanh(s2 / tau2);
+        }
+    }
+    uakd_teacher_preds_free(&tp);
+    free(chw);
+    uakd_teachers_free(t);
+    return st;
+}
+
 int uakd_cmd_predict(int argc, char **argv) {
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
-    const char *model = NULL, *image = NULL, *camera = NULL, *out = NULL;
+    const char *model = NULL, *image = NULL, *camera = NULL, *out = NULL, *ens = NULL, *tau_arg = "1";
     double box[4], K[4];
     int have_box = 0, have_K = 0, obj = -1, nobj;
     static const struct option opts[] = {{"model", 1, 0, 'm'}, {"image", 1, 0, 'i'},  {"box", 1, 0, 'x'},
                                          {"K", 1, 0, 'K'},     {"camera", 1, 0, 'c'}, {"obj", 1, 0, 'O'},
-                                         {"out", 1, 0, 'o'},   {"threads", 1, 0, 't'}, {0, 0, 0, 0}};
+                                         {"out", 1, 0, 'o'},   {"threads", 1, 0, 't'}, {"ensemble", 1, 0, 'e'},
+                                         {"tau", 1, 0, 'u'},   {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -72,6 +157,8 @@ int uakd_cmd_predict(int argc, char **argv) {
         case 'O': ok = wdr_parse_ints("predict", "--obj", optarg, 1, 0, 63, &obj, &nobj); break;
         case 'o': out = optarg; break;
         case 't': ok = wdr_set_threads("predict", optarg); break;
+        case 'e': ens = optarg; break;
+        case 'u': tau_arg = optarg; break;
         default:
             fprintf(stderr, "uakd predict: unknown or incomplete option '%s' (see uakd predict --help)\n", argv[optind - 1]);
             return UAKD_EXIT_USAGE;
@@ -84,6 +171,20 @@ int uakd_cmd_predict(int argc, char **argv) {
     }
     if (!(box[2] > 0 && box[3] > 0)) {
         fprintf(stderr, "uakd predict: --box needs a positive width and height\n");
+        return UAKD_EXIT_USAGE;
+    }
+    double tau2 = 1;
+    if (strcmp(tau_arg, "auto") != 0) {
+        char *end;
+        const double tau = strtod(tau_arg, &end);
+        if (*end || !(tau > 0) || !isfinite(tau)) {
+            fprintf(stderr, "uakd predict: --tau must be a positive number of pixels or 'auto', not '%s'\n", tau_arg);
+            return UAKD_EXIT_USAGE;
+        }
+        tau2 = tau * tau;
+    }
+    if (!ens && strcmp(tau_arg, "1") != 0) {
+        fprintf(stderr, "uakd predict: --tau needs --ensemble\n");
         return UAKD_EXIT_USAGE;
     }
     uakd_camera cam = {K[0], K[1], K[2], K[3], {0}};
@@ -109,6 +210,10 @@ int uakd_cmd_predict(int argc, char **argv) {
     uakd_infer_config ic;
     uakd_infer_config_default(&ic);
     if (st == UAKD_OK) st = uakd_infer_batch(m, &ic, 1, &cls, (const double(*)[24])box3d, &geo, &cam, &pred);
+    corner_unc unc[8];
+    int teacher_cells = 0;
+    if (st == UAKD_OK && ens && strcmp(tau_arg, "auto") == 0) st = read_ensemble_tau2(ens, &tau2);
+    if (st == UAKD_OK && ens) st = ensemble_corners(ens, tau2, &im, &cam, box, info.obj_ids[cls], unc, &teacher_cells);
     if (st == UAKD_OK) {
         cJSON *j = cJSON_CreateObject(), *corners = cJSON_CreateArray();
         cJSON_AddNumberToObject(j, "obj_id", info.obj_ids[cls]);
@@ -123,6 +228,24 @@ int uakd_cmd_predict(int argc, char **argv) {
             for (int k = 0; k < 8; k++) cJSON_AddItemToArray(corners, cJSON_CreateDoubleArray(pred.corners + 2 * k, 2));
         }
         cJSON_AddItemToObject(j, "corners", corners);
+        if (ens) {
+            cJSON *e = cJSON_AddObjectToObject(j, "ensemble"), *kps = cJSON_CreateArray();
+            cJSON_AddNumberToObject(e, "teacher_cells", teacher_cells);
+            cJSON_AddNumberToObject(e, "tau2_px2", tau2);
+            for (int k = 0; k < 8 && teacher_cells > 0; k++) {
+                cJSON *kp = cJSON_CreateObject();
+                cJSON_AddNumberToObject(kp, "corner", k);
+                cJSON_AddItemToObject(kp, "mean_px", cJSON_CreateDoubleArray(unc[k].mean, 2));
+                cJSON_AddNumberToObject(kp, "s2_input_px2", unc[k].s2);
+                cJSON_AddNumberToObject(kp, "sd_px", unc[k].sd_px);
+                cJSON_AddNumberToObject(kp, "u", unc[k].u);
+                if (pred.ok)
+                    cJSON_AddNumberToObject(kp, "student_dist_px", hypot(pred.corners[2 * k] - unc[k].mean[0],
+                                                                         pred.corners[2 * k + 1] - unc[k].mean[1]));
+                cJSON_AddItemToArray(kps, kp);
+            }
+            cJSON_AddItemToObject(e, "keypoints", kps);
+        }
         char *text = cJSON_Print(j);
         cJSON_Delete(j);
         if (text) printf("%s\n", text);
@@ -135,6 +258,10 @@ int uakd_cmd_predict(int argc, char **argv) {
                               box[0] + box[2], box[1] + box[3]};
         st = uakd_draw_box(&im, b, white, 1.0);
         if (st == UAKD_OK && pred.ok) st = uakd_draw_box(&im, pred.corners, blue, 2.0);
+        for (int k = 0; st == UAKD_OK && k < 8 && teacher_cells > 0; k++) {
+            const uint8_t orange[3] = {255, 150, 20};
+            st = uakd_draw_points(&im, unc[k].mean, 1, orange, 2.5);
+        }
         if (st == UAKD_OK) st = uakd_image_write(out, &im, 95);
     }
     uakd_image_free(&im);

@@ -27,6 +27,7 @@ static void usage(FILE *f) {
             "  --ensemble DIR   the ensemble (required)\n"
             "  --data ROOT      BOP dataset root (required)\n"
             "  --split NAME     split [train]\n"
+            "  --list FILE      only the split's images in this list file (as uakd train --train-list)\n"
             "  --obj IDS        object id(s), class c = the c-th id [1]\n"
             "  --tau X|auto     scale in input pixels; auto: tau^2 = median s2 of this scan [1]\n"
             "  --max N          crops scanned (the first of the split), 0 = all [0]\n"
@@ -120,7 +121,7 @@ static uakd_status report(const uakd_unc_scan *s, double tau2, int tau_auto, int
 
 int uakd_cmd_uncertainty(int argc, char **argv) {
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
-    const char *ens = NULL, *root = NULL, *split = "train", *json = NULL, *png = NULL;
+    const char *ens = NULL, *root = NULL, *split = "train", *list = NULL, *json = NULL, *png = NULL;
     int obj_ids[UAKD_TRAIN_MAX_OBJECTS] = {1}, nobj = 1, tau_auto = 0;
     long max = 0, batch = 8, bins = 10;
     double tau = 1, min_visib = 0.1;
@@ -128,7 +129,7 @@ int uakd_cmd_uncertainty(int argc, char **argv) {
                                          {"obj", 1, 0, 'O'},      {"tau", 1, 0, 't'},  {"max", 1, 0, 'x'},
                                          {"min-visib", 1, 0, 'm'}, {"batch", 1, 0, 'b'}, {"bins", 1, 0, 'n'},
                                          {"json", 1, 0, 'j'},     {"png", 1, 0, 'p'},  {"threads", 1, 0, 'T'},
-                                         {0, 0, 0, 0}};
+                                         {"list", 1, 0, 'l'},     {0, 0, 0, 0}};
     int o, ok = 1;
     optind = 1;
     opterr = 0;
@@ -137,6 +138,7 @@ int uakd_cmd_uncertainty(int argc, char **argv) {
         case 'e': ens = optarg; break;
         case 'd': root = optarg; break;
         case 's': split = optarg; break;
+        case 'l': list = optarg; break;
         case 'O': ok = wdr_parse_ints("uncertainty", "--obj", optarg, UAKD_TRAIN_MAX_OBJECTS, 0, 63, obj_ids, &nobj); break;
         case 't':
             if (!strcmp(optarg, "auto")) tau_auto = 1;
@@ -166,7 +168,7 @@ int uakd_cmd_uncertainty(int argc, char **argv) {
     uakd_status st = uakd_teachers_open(ens, (int)batch, -1, &t);
     if (st != UAKD_OK) return uakd_cli_report("uncertainty", st);
     uakd_unc_scan s;
-    st = uakd_teachers_scan(t, root, split, obj_ids, nobj, min_visib, max, &s);
+    st = uakd_teachers_scan(t, root, split, list, obj_ids, nobj, min_visib, max, &s);
     uakd_teachers_free(t);
     if (st != UAKD_OK) return uakd_cli_report("uncertainty", st);
     double tau2 = tau * tau;

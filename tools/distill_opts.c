@@ -99,7 +99,7 @@ static uakd_status auto_tau2(const distill_opts *d, const uakd_train_config *c, 
     uakd_teachers *t;
     UAKD_TRY(uakd_teachers_open(d->ensemble, c->batch, -1, &t));
     uakd_unc_scan s;
-    uakd_status st = uakd_teachers_scan(t, c->data_root, c->train_split, c->obj_ids, c->num_obj_ids, c->min_visib_fract,
+    uakd_status st = uakd_teachers_scan(t, c->data_root, c->train_split, c->train_list, c->obj_ids, c->num_obj_ids, c->min_visib_fract,
                                         d->tau_images, &s);
     uakd_teachers_free(t);
     if (st != UAKD_OK) return st;
@@ -108,9 +108,11 @@ static uakd_status auto_tau2(const distill_opts *d, const uakd_train_config *c, 
     return st;
 }
 
-static uakd_status write_json(const char *path, const distill_opts *d, const uakd_train_config *c) {
+/* What OUT/distill.json records: the method settings and the student's seed. */
+static cJSON *settings_json(const distill_opts *d, const uakd_train_config *c) {
     const uakd_distill_config *k = &d->cfg;
     cJSON *j = cJSON_CreateObject();
+    if (!j) return NULL;
     cJSON_AddStringToObject(j, "method", uakd_distill_method_name(k->method));
     cJSON_AddStringToObject(j, "ensemble", d->ensemble);
     cJSON_AddNumberToObject(j, "gamma_p", k->gamma_p);
@@ -129,7 +131,12 @@ static uakd_status write_json(const char *path, const distill_opts *d, const uak
     cJSON_AddNumberToObject(j, "feat_member", k->feat_member);
     cJSON_AddNumberToObject(j, "adapter_seed", (double)k->adapter_seed);
     cJSON_AddNumberToObject(j, "student_seed", (double)c->seed);
-    char *text = cJSON_Print(j);
+    return j;
+}
+
+static uakd_status write_json(const char *path, const distill_opts *d, const uakd_train_config *c) {
+    cJSON *j = settings_json(d, c);
+    char *text = j ? cJSON_Print(j) : NULL;
     cJSON_Delete(j);
     if (!text) return uakd_fail(UAKD_ENOMEM, "distill: cannot format %s", path);
     uakd_status st = uakd_write_file_atomic(path, text, strlen(text));
@@ -175,4 +182,43 @@ int distill_run(const char *cmd, distill_opts *d, uakd_train_config *c, uakd_tra
                 s.teacher_cells, s.student_cells, s.mean_u, (long long)s.steps);
     uakd_distill_free(h);
     return rc;
+}
+
+/* Two paths that name the same existing file or directory. */
+static int same_file(const char *a, const char *b) {
+    struct stat x, y;
+    return stat(a, &x) == 0 && stat(b, &y) == 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+uakd_status distill_run_compare(const char *dir, const distill_opts *d, const uakd_train_config *c, char *why,
+                                size_t cap) {
+    UAKD_TRY(uakd_train_config_compare(dir, c, why, cap));
+    if (why[0]) return UAKD_OK;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/distill.json", dir);
+    void *data;
+    size_t size;
+    UAKD_TRY(uakd_read_file(path, 1 << 20, &data, &size));
+    cJSON *have = cJSON_ParseWithLength(data, size), *want = settings_json(d, c);
+    free(data);
+    uakd_status st = !want ? uakd_fail(UAKD_ENOMEM, "%s: out of memory", path)
+                     : cJSON_IsObject(have) ? UAKD_OK
+                                            : uakd_fail(UAKD_EFORMAT, "%s: not a JSON object (delete the run)", path);
+    const cJSON *w;
+    cJSON_ArrayForEach(w, want) {
+        if (st != UAKD_OK || why[0]) break;
+        if (d->tau_auto && !strcmp(w->string, "tau2")) continue; /* measured when the run started */
+        if (d->cfg.method == UAKD_DISTILL_STUDENT && strcmp(w->string, "method") && strcmp(w->string, "student_seed"))
+            continue; /* the plain student runs no distillation: its settings do not matter */
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+        if (!strcmp(w->string, "ensemble") && cJSON_IsString(h) && same_file(h->valuestring, w->valuestring)) continue;
+        if (!h || !cJSON_Compare(w, h, 1)) {
+            char *a = h ? cJSON_PrintUnformatted(h) : NULL, *b = cJSON_PrintUnformatted(w);
+            snprintf(why, cap, "%s: recorded %s, now %s", w->string, a ? a : "(missing)", b ? b : "?");
+            free(a), free(b);
+        }
+    }
+    cJSON_Delete(want);
+    cJSON_Delete(have);
+    return st;
 }

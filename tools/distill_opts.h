@@ -24,5 +24,9 @@ int distill_opts_parse(const char *cmd, int argc, char **argv, distill_opts *d);
 /* Resolves `auto` tau, writes OUT/distill.json, runs the training with the hook; returns the exit
  * code. res (may be NULL) gets the training result. */
 int distill_run(const char *cmd, distill_opts *d, uakd_train_config *c, uakd_train_result *res);
+/* Whether the run in dir used these settings (uakd_train_config_compare, then distill.json key by
+ * key; tau^2 is not compared under --tau auto). why (size cap) gets "" or the first difference. */
+uakd_status distill_run_compare(const char *dir, const distill_opts *d, const uakd_train_config *c, char *why,
+                                size_t cap);
 
 #endif

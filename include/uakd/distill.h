@@ -144,7 +144,8 @@ uakd_status uakd_teachers_predict(uakd_teachers *t, const float *images, int n, 
 
 /* The uncertainty of a dataset split: the teachers on the test crop (ground-truth box, no
  * augmentation) of every instance of the objects obj_ids (class c = obj_ids[c]) at least
- * min_visib visible, up to max_images crops (0: all); s2 gets the variances of every selected
+ * min_visib visible (only the images of the list file `list` when not NULL, as
+ * uakd_split_from_list reads it), up to max_images crops (0: all); s2 gets the variances of every selected
  * teacher cell, [cells][8] (corner k at 8j + k). `auto` tau^2 is their median
  * (uakd_unc_auto_tau2). */
 typedef struct uakd_unc_scan {
@@ -154,8 +155,8 @@ typedef struct uakd_unc_scan {
     float *s2;    /* [cells][8] */
 } uakd_unc_scan;
 
-uakd_status uakd_teachers_scan(uakd_teachers *t, const char *root, const char *split, const int *obj_ids, int num_obj,
-                               double min_visib, long max_images, uakd_unc_scan *out);
+uakd_status uakd_teachers_scan(uakd_teachers *t, const char *root, const char *split, const char *list,
+                               const int *obj_ids, int num_obj, double min_visib, long max_images, uakd_unc_scan *out);
 void uakd_unc_scan_free(uakd_unc_scan *s);
 
 /* ---- the distillation hook ---- */

@@ -167,6 +167,11 @@ typedef struct uakd_model_info {
     char cfg_path[1024];
 } uakd_model_info;
 
+/* Whether the run in dir was made with c's settings: the "train" object of dir/config.json against
+ * c's (data, split, lists, batch, steps, lr, weight decay, warm-up, clipping, seed, visibility,
+ * initial weights) and the width, tower depth, input size and variant that c sets. why (size cap)
+ * gets "" when they agree, else the first difference ("steps: recorded 600, now 1000"). */
+uakd_status uakd_train_config_compare(const char *dir, const uakd_train_config *c, char *why, size_t cap);
 /* Reads dir/config.json (model = a directory, or a weights file whose directory holds config.json).
  * weights (may be NULL, size cap) receives the weights path: model itself when it is a file, else
  * dir/model.safetensors (dir/checkpoint.safetensors when there is no final model yet). */
