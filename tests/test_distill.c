@@ -557,11 +557,11 @@ static void test_scan(void) {
         CHECK(!memcmp(part.s2, all.s2 + 8 * p1.cells, sizeof(float) * 8 * (size_t)n1));
         CHECK(!memcmp(part.s2 + 8 * n1, all.s2 + 8 * p3.cells, sizeof(float) * 8 * (size_t)n3));
     }
+    uakd_unc_scan_free(&p1), uakd_unc_scan_free(&p2), uakd_unc_scan_free(&p3), uakd_unc_scan_free(&p4);
+    uakd_unc_scan_free(&all), uakd_unc_scan_free(&part);
     snprintf(list, sizeof list, "0 999999\n");
     CHECK_OK(uakd_write_file_atomic(lp, list, strlen(list)));
     CHECK_FAILS(uakd_teachers_scan(t, g_ds, "train", lp, &obj, 1, 0.1, 0, &part), UAKD_EINVAL);
-    uakd_unc_scan_free(&p1), uakd_unc_scan_free(&p2), uakd_unc_scan_free(&p3), uakd_unc_scan_free(&p4);
-    uakd_unc_scan_free(&all), uakd_unc_scan_free(&part);
     uakd_dataset_free(ds);
     uakd_unc_scan_free(&s);
     uakd_teachers_free(t);
