@@ -67,7 +67,8 @@ static void run_free(run *r) {
 static uakd_status check_config(const uakd_spn_train_config *c) {
     if (!c->data_root || !c->out_dir || !c->keypoints_csv || !c->domain || !c->train_list)
         return uakd_fail(UAKD_EINVAL, "spn train: data_root, domain, train_list, keypoints_csv and out_dir are required");
-    if (!(c->gamma > 0 && c->gamma <= 1)) return uakd_fail(UAKD_EINVAL, "spn train: gamma %g out of range ((0, 1])", c->gamma);
+    if (!(c->gamma > 0 && c->gamma <= 1))
+        return uakd_fail(UAKD_EINVAL, "spn train: gamma %g out of range ((0, 1])", c->gamma);
     const double ps[3] = {c->erase_p, c->flare_p, c->photometric_p};
     for (int k = 0; k < 3; k++)
         if (!(ps[k] >= 0 && ps[k] <= 1)) return uakd_fail(UAKD_EINVAL, "spn train: augmentation probability %g not in [0, 1]", ps[k]);

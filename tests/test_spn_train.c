@@ -172,10 +172,12 @@ static void test_validation_log(void) {
     while (fgets(line, sizeof line, f)) {
         cJSON *j = cJSON_Parse(line);
         const cJSON *s = cJSON_GetObjectItem(j, "step");
-        const int val = cJSON_IsNumber(cJSON_GetObjectItem(j, "val_e_t")) && cJSON_IsNumber(cJSON_GetObjectItem(j, "val_e_r_deg")) &&
+        const int val = cJSON_IsNumber(cJSON_GetObjectItem(j, "val_e_t")) &&
+                        cJSON_IsNumber(cJSON_GetObjectItem(j, "val_e_r_deg")) &&
                         cJSON_IsNumber(cJSON_GetObjectItem(j, "val_e_pose")) &&
                         cJSON_GetObjectItem(j, "val_rejected") != NULL;
-        const int terms = cJSON_IsNumber(cJSON_GetObjectItem(j, "loss")) && cJSON_IsNumber(cJSON_GetObjectItem(j, "heatmap"));
+        const int terms =
+            cJSON_IsNumber(cJSON_GetObjectItem(j, "loss")) && cJSON_IsNumber(cJSON_GetObjectItem(j, "heatmap"));
         if (n < 4) {
             CHECK_MSG(cJSON_IsNumber(s) && s->valueint == want_step[n], "line %d: %s", n, line);
             CHECK_MSG(val == want_val[n] && terms == !want_val[n], "line %d: %s", n, line);
