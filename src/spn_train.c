@@ -1,25 +1,23 @@
-/* The supervised SPNv2 training loop (uakd/spn_train.h). Per step s of S:
+/* The SPNv2 family of the training loop (uakd/spn_train.h; the loop itself: train_loop.c). Per
+ * step s of S:
  *   batch = loader (whole image -> in_w x in_h, photometric p = 0.5), then erasing / sun flare;
  *   H = Gaussian targets (sigma 2) of the projected keypoints; L = sum (h - H)^2 / n_visible
- *   (+ hook terms); g = dL/dtheta; [clip]; theta = AdamW(theta, g, lr(s)),
+ *   (+ hook terms), its gradient into the heatmaps (and the hook's seeds) for the loop's backward;
  *   lr(s) = lr0 gamma^(#milestones <= s), milestones floor(15 S / 20), floor(18 S / 20).
  * Random streams: initialisation split(seed, 1); the loop's stream split(seed, 2) (erasing and
  * flare, checkpointed); the loader's (seed, position). */
 #include "uakd/spn_train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
-#include "uakd/checkpoint.h"
 #include "uakd/fileio.h"
+#include "uakd/train_loop.h"
 #include "uakd/weights.h"
-#include "train_internal.h"
 
 void uakd_spn_train_config_default(uakd_spn_train_config *c) {
     memset(c, 0, sizeof *c);
@@ -41,41 +39,25 @@ void uakd_spn_train_config_default(uakd_spn_train_config *c) {
     c->log_every = 10;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
+/* The family's part of a run (the loop holds the optimizers, loader, state and log). */
 typedef struct run {
     const uakd_spn_train_config *c;
+    uakd_spn_train_result *res;
     uakd_dataset *ds, *val_ds;
+    int *train_idx;
     int n_val;
     uakd_spnnet *m;
-    uakd_optim *opt, *extra_opt;
-    uakd_loader *loader;
     uakd_spn_config spn;
     float *targets;
     uint8_t *vis;
     double *kp;
     uint8_t *valid;
     uakd_image im;
-    uakd_train_state state;
-    FILE *log;
-    char path[4096];
 } run;
 
-static const char *out_path(run *r, const char *name) {
-    snprintf(r->path, sizeof r->path, "%s/%s", r->c->out_dir, name);
-    return r->path;
-}
-
 static void run_free(run *r) {
-    if (r->log) fclose(r->log);
-    uakd_loader_free(r->loader);
-    uakd_optim_free(r->opt);
-    uakd_optim_free(r->extra_opt);
     uakd_spnnet_free(r->m);
+    free(r->train_idx);
     free(r->targets), free(r->vis), free(r->kp), free(r->valid);
     uakd_image_free(&r->im);
     uakd_dataset_free(r->ds);
@@ -85,18 +67,11 @@ static void run_free(run *r) {
 static uakd_status check_config(const uakd_spn_train_config *c) {
     if (!c->data_root || !c->out_dir || !c->keypoints_csv || !c->domain || !c->train_list)
         return uakd_fail(UAKD_EINVAL, "spn train: data_root, domain, train_list, keypoints_csv and out_dir are required");
-    if (c->batch < 1 || c->batch > 4096) return uakd_fail(UAKD_EINVAL, "spn train: batch %d outside 1..4096", c->batch);
-    if (c->steps < 1) return uakd_fail(UAKD_EINVAL, "spn train: steps must be >= 1");
-    if (!(c->lr > 0 && c->lr < 10) || !(c->weight_decay >= 0) || !(c->gamma > 0 && c->gamma <= 1) || !(c->clip >= 0))
-        return uakd_fail(UAKD_EINVAL, "spn train: lr %g (0..10), weight_decay %g, gamma %g ((0, 1]) or clip %g out of range",
-                         c->lr, c->weight_decay, c->gamma, c->clip);
+    if (!(c->gamma > 0 && c->gamma <= 1))
+        return uakd_fail(UAKD_EINVAL, "spn train: gamma %g out of range ((0, 1])", c->gamma);
     const double ps[3] = {c->erase_p, c->flare_p, c->photometric_p};
     for (int k = 0; k < 3; k++)
         if (!(ps[k] >= 0 && ps[k] <= 1)) return uakd_fail(UAKD_EINVAL, "spn train: augmentation probability %g not in [0, 1]", ps[k]);
-    if (c->val_every < 0 || c->ckpt_every < 0 || c->log_every < 1 || c->val_max < 0)
-        return uakd_fail(UAKD_EINVAL, "spn train: val_every, ckpt_every, val_max must be >= 0 and log_every >= 1");
-    if (c->hook && (c->hook->n_terms < 0 || c->hook->n_terms > UAKD_TRAIN_MAX_TERMS || !c->hook->step))
-        return uakd_fail(UAKD_EINVAL, "spn train: hook needs a step function and 0..%d terms", UAKD_TRAIN_MAX_TERMS);
     return UAKD_OK;
 }
 
@@ -123,9 +98,6 @@ static uakd_status build(run *r) {
     uakd_rng_split(&init, 1, &init);
     UAKD_TRY(uakd_net_init(r->m->net, &init));
     if (c->init_weights && !c->resume) UAKD_TRY(uakd_weights_load(r->m->net, NULL, c->init_weights, 0));
-    uakd_optim_config oc = uakd_optim_adamw_default(c->weight_decay);
-    UAKD_TRY(uakd_optim_new(r->m->net, &oc, &r->opt));
-    if (c->hook && c->hook->extra_net) UAKD_TRY(uakd_optim_new(c->hook->extra_net, &oc, &r->extra_opt));
     uakd_spn_config_for(&c->model, &r->spn);
     int hw, hh;
     uakd_spn_heatmap_size(&r->spn, &hw, &hh);
@@ -136,61 +108,31 @@ static uakd_status build(run *r) {
     r->kp = malloc(sizeof(double) * 2 * n * K);
     if (!r->targets || !r->vis || !r->valid || !r->kp) return uakd_fail(UAKD_ENOMEM, "spn train: out of memory");
     UAKD_TRY(uakd_image_alloc(&r->im, c->model.in_w, c->model.in_h, 3));
-    r->state.total_steps = c->steps;
-    uakd_rng_seed(&r->state.rng, c->seed);
-    uakd_rng_split(&r->state.rng, 2, &r->state.rng);
-    r->state.has_loader = 1;
+    r->train_idx = malloc(sizeof(int) * (size_t)r->ds->num_instances);
+    if (!r->train_idx) return uakd_fail(UAKD_ENOMEM, "spn train: out of memory");
+    for (int i = 0; i < r->ds->num_instances; i++) r->train_idx[i] = i;
     return UAKD_OK;
 }
 
-static uakd_status open_loader(run *r) {
+/* The data, the model, and what the loop needs of them: every training image, whole, resized to
+ * the input, photometric augmentation only. */
+static uakd_status prepare(void *self, uakd_train_setup *s) {
+    run *r = self;
     const uakd_spn_train_config *c = r->c;
-    uakd_loader_config lc = {0};
-    lc.batch_size = c->batch;
-    lc.seed = c->seed;
-    lc.shuffle = 1;
-    lc.threads = c->loader_threads;
-    lc.cache_bytes = c->cache_bytes;
-    uakd_augment_config_default(&lc.sample, 1);
-    lc.sample.mode = UAKD_CROP_FULL;
-    lc.sample.out_width = c->model.in_w;
-    lc.sample.out_height = c->model.in_h;
-    lc.sample.shift = lc.sample.scale = lc.sample.rotation_deg = 0;
-    lc.sample.photometric_p = c->photometric_p;
-    int *idx = malloc(sizeof(int) * (size_t)r->ds->num_instances);
-    if (!idx) return uakd_fail(UAKD_ENOMEM, "spn train: out of memory");
-    for (int i = 0; i < r->ds->num_instances; i++) idx[i] = i;
-    uakd_status st = uakd_loader_new(r->ds, idx, r->ds->num_instances, &lc, &r->loader);
-    free(idx);
-    if (st == UAKD_OK && r->state.step > 0) st = uakd_loader_seek(r->loader, r->state.loader);
-    return st;
-}
-
-static uakd_status save_checkpoint(run *r) {
-    r->state.loader = uakd_loader_tell(r->loader);
-    if (r->c->hook && r->c->hook->extra_net)
-        UAKD_TRY(uakd_checkpoint_save(out_path(r, "checkpoint_extra.safetensors"), r->c->hook->extra_net, r->extra_opt,
-                                      &r->state, NULL, NULL));
-    return uakd_checkpoint_save(out_path(r, "checkpoint.safetensors"), r->m->net, r->opt, &r->state, NULL, NULL);
-}
-
-static uakd_status resume(run *r) {
-    uakd_train_state s;
-    UAKD_TRY(uakd_checkpoint_load(out_path(r, "checkpoint.safetensors"), r->m->net, r->opt, &s, NULL, NULL));
-    if (s.total_steps != r->c->steps)
-        return uakd_fail(UAKD_EINVAL, "spn train: the checkpoint's schedule has %lld steps, this run %lld (resume with the "
-                                      "same --steps)", (long long)s.total_steps, (long long)r->c->steps);
-    if (!s.has_loader) return uakd_fail(UAKD_EFORMAT, "spn train: the checkpoint has no loader position");
-    if (r->c->hook && r->c->hook->extra_net) {
-        uakd_train_state e;
-        UAKD_TRY(uakd_checkpoint_load(out_path(r, "checkpoint_extra.safetensors"), r->c->hook->extra_net, r->extra_opt,
-                                      &e, NULL, NULL));
-        if (e.step != s.step)
-            return uakd_fail(UAKD_EFORMAT, "spn train: checkpoint_extra.safetensors is at step %lld, the model at %lld",
-                             (long long)e.step, (long long)s.step);
-    }
-    r->state = s;
-    return uakd_train_log_truncate(out_path(r, "train_log.jsonl"), s.step);
+    UAKD_TRY(load_data(r));
+    UAKD_TRY(build(r));
+    s->net = r->m->net;
+    s->train_ds = r->ds;
+    s->train_idx = r->train_idx;
+    s->n_train = r->ds->num_instances;
+    uakd_augment_config_default(&s->sample, 1);
+    s->sample.mode = UAKD_CROP_FULL;
+    s->sample.out_width = c->model.in_w;
+    s->sample.out_height = c->model.in_h;
+    s->sample.shift = s->sample.scale = s->sample.rotation_deg = 0;
+    s->sample.photometric_p = c->photometric_p;
+    s->can_validate = r->val_ds && r->n_val > 0;
+    return UAKD_OK;
 }
 
 static cJSON *model_json(const uakd_spnnet_config *m) {
@@ -208,7 +150,8 @@ static cJSON *model_json(const uakd_spnnet_config *m) {
     return j;
 }
 
-static uakd_status write_config(run *r) {
+static uakd_status write_config(const void *self, const char *path) {
+    const run *r = self;
     const uakd_spn_train_config *c = r->c;
     cJSON *j = cJSON_CreateObject(), *kp = cJSON_CreateArray(), *tr = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "family", "spnv2");
@@ -235,38 +178,34 @@ static uakd_status write_config(run *r) {
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     if (!text) return uakd_fail(UAKD_ENOMEM, "spn train: out of memory");
-    uakd_status st = uakd_write_file_atomic(out_path(r, "config.json"), text, strlen(text));
+    uakd_status st = uakd_write_file_atomic(path, text, strlen(text));
     free(text);
     return st;
 }
 
-static void log_number(FILE *f, const char *key, double v) {
-    if (isfinite(v)) fprintf(f, ", \"%s\": %.9g", key, v);
-    else fprintf(f, ", \"%s\": null", key);
-}
-
-static uakd_status validate(run *r, uakd_train_progress *p, uakd_spn_train_result *res) {
+static uakd_status validate(void *self, uakd_train_progress *p) {
+    run *r = self;
+    uakd_spn_train_result *res = r->res;
     UAKD_TRY(uakd_spn_evaluate(r->m, &r->spn, r->val_ds, NULL, r->n_val, uakd_spn_domain_thresholds(r->c->domain), NULL, NULL,
                                &res->val, NULL));
     p->val_add[0] = res->val.E_pose, p->val_add[1] = res->val.E_T, p->val_add[2] = res->val.E_R_deg;
     const int rej = res->val.images - res->val.outcomes[UAKD_SPN_OK];
     p->val_proj5 = 100.0 * rej / (res->val.images ? res->val.images : 1);
     p->val_instances = res->val.images;
-    p->validation = 1;
-    fprintf(r->log, "{\"step\": %lld", (long long)r->state.step);
-    log_number(r->log, "val_e_t", res->val.E_T);
-    log_number(r->log, "val_e_r_deg", res->val.E_R_deg);
-    log_number(r->log, "val_e_pose", res->val.E_pose);
-    log_number(r->log, "val_rejected", p->val_proj5);
-    fprintf(r->log, "}\n");
-    fflush(r->log);
     return UAKD_OK;
 }
 
+static void log_validation(FILE *log, const uakd_train_progress *p) {
+    uakd_train_log_number(log, "val_e_t", p->val_add[1]);
+    uakd_train_log_number(log, "val_e_r_deg", p->val_add[2]);
+    uakd_train_log_number(log, "val_e_pose", p->val_add[0]);
+    uakd_train_log_number(log, "val_rejected", p->val_proj5);
+}
+
 /* Erasing and sun flare on one normalised CHW image, through an 8-bit HWC copy. */
-static uakd_status spn_augment(run *r, float *img) {
-    const int do_erase = uakd_rng_uniform(&r->state.rng) < r->c->erase_p;
-    const int do_flare = uakd_rng_uniform(&r->state.rng) < r->c->flare_p;
+static uakd_status spn_augment(run *r, float *img, uakd_rng *rng) {
+    const int do_erase = uakd_rng_uniform(rng) < r->c->erase_p;
+    const int do_flare = uakd_rng_uniform(rng) < r->c->flare_p;
     if (!do_erase && !do_flare) return UAKD_OK;
     static const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
     const size_t npix = (size_t)r->im.width * r->im.height;
@@ -279,12 +218,12 @@ static uakd_status spn_augment(run *r, float *img) {
         uakd_spn_erase_config ec;
         uakd_spn_rect rect;
         uakd_spn_erase_config_default(&ec);
-        UAKD_TRY(uakd_spn_random_erase(&r->im, &r->state.rng, &ec, &rect));
+        UAKD_TRY(uakd_spn_random_erase(&r->im, rng, &ec, &rect));
     }
     if (do_flare) {
         uakd_spn_flare_config fc;
         uakd_spn_flare_config_default(&fc);
-        UAKD_TRY(uakd_spn_sun_flare(&r->im, &r->state.rng, &fc, NULL));
+        UAKD_TRY(uakd_spn_sun_flare(&r->im, rng, &fc, NULL));
     }
     for (int ch = 0; ch < 3; ch++)
         for (size_t i = 0; i < npix; i++) img[ch * npix + i] = (r->im.data[3 * i + ch] / 255.0f - mean[ch]) / stdv[ch];
@@ -306,7 +245,10 @@ static void batch_keypoints(run *r, const uakd_batch *b) {
     }
 }
 
-static uakd_status train_step(run *r, const uakd_batch *b, double lr, uakd_train_progress *p, double *terms) {
+/* Input (with erasing and flare), heatmap targets, forward, loss (gradient into the heatmaps), the hook. */
+static uakd_status forward(void *self, int64_t step, const uakd_batch *b, uakd_rng *rng, uakd_train_progress *p,
+                           double *terms, int *ids, int *nids) {
+    run *r = self;
     const uakd_spn_train_config *c = r->c;
     uakd_net *net = r->m->net;
     if (b->n != c->batch || b->width != c->model.in_w || b->height != c->model.in_h)
@@ -315,125 +257,48 @@ static uakd_status train_step(run *r, const uakd_batch *b, double lr, uakd_train
     float *x = uakd_net_out(net, r->m->input);
     const size_t per = 3 * (size_t)b->width * b->height;
     memcpy(x, b->images, sizeof(float) * per * (size_t)b->n);
-    for (int i = 0; i < b->n; i++) UAKD_TRY(spn_augment(r, x + (size_t)i * per));
+    for (int i = 0; i < b->n; i++) UAKD_TRY(spn_augment(r, x + (size_t)i * per, rng));
     batch_keypoints(r, b);
     UAKD_TRY(uakd_spn_targets(&r->spn, b->n, r->kp, r->valid, r->targets, r->vis));
-    uakd_net_zero_grad(net);
-    if (r->extra_opt) uakd_net_zero_grad(c->hook->extra_net);
     UAKD_TRY(uakd_net_forward(net, b->n, 1));
     const float *hm = uakd_net_out(net, r->m->heatmap);
     float *dhm = uakd_net_grad(net, r->m->heatmap);
     double loss;
     UAKD_TRY(uakd_spn_loss(&r->spn, b->n, hm, r->targets, r->vis, 1.0, dhm, &loss));
     p->cls = loss, p->pose = 0, p->loss = loss;
-    int ids[5] = {r->m->heatmap}, nids = 1;
-    if (c->hook) {
-        uakd_spn_hook_ctx ctx = {r->state.step, b, r->m, &r->spn, hm, dhm, b->n, 0, {0}};
-        for (int k = 0; k < c->hook->n_terms; k++) terms[k] = 0;
-        UAKD_TRY(c->hook->step(c->hook->user, &ctx, terms));
-        if (ctx.n_seeds < 0 || ctx.n_seeds > 4) return uakd_fail(UAKD_EINVAL, "spn train: the hook reported %d seeded layers", ctx.n_seeds);
-        for (int k = 0; k < ctx.n_seeds; k++) ids[nids++] = ctx.seeds[k];
-        for (int k = 0; k < c->hook->n_terms; k++) p->loss += terms[k];
-    }
-    UAKD_TRY(uakd_net_backward(net, nids, ids));
-    if (c->clip > 0) uakd_clip_grad_norm(net, c->clip);
-    UAKD_TRY(uakd_optim_step(r->opt, lr));
-    if (r->extra_opt) {
-        if (c->clip > 0) uakd_clip_grad_norm(c->hook->extra_net, c->clip);
-        UAKD_TRY(uakd_optim_step(r->extra_opt, lr));
-    }
-    return UAKD_OK;
+    ids[(*nids)++] = r->m->heatmap;
+    if (!c->hook) return UAKD_OK;
+    uakd_spn_hook_ctx ctx = {step, b, r->m, &r->spn, hm, dhm, b->n, 0, {0}};
+    UAKD_TRY(c->hook->step(c->hook->user, &ctx, terms));
+    const int max_seeds = (int)(sizeof ctx.seeds / sizeof *ctx.seeds);
+    return uakd_train_add_seeds("spn train", ctx.seeds, ctx.n_seeds, max_seeds, ids, nids);
 }
 
-static void log_step(run *r, const uakd_train_progress *p) {
-    fprintf(r->log, "{\"step\": %lld", (long long)p->step);
-    log_number(r->log, "loss", p->loss);
-    log_number(r->log, "heatmap", p->cls);
-    for (int k = 0; k < p->n_terms; k++) log_number(r->log, p->term_names[k], p->terms[k]);
-    log_number(r->log, "lr", p->lr);
-    log_number(r->log, "img_s", p->img_s);
-    fprintf(r->log, "}\n");
-    fflush(r->log);
-}
-
-static int report(run *r, uakd_train_progress *p) {
-    const int stop = r->c->progress ? r->c->progress(p, r->c->user) : 0;
-    p->event = NULL;
-    p->validation = 0;
-    return stop;
-}
-
-static uakd_status loop(run *r, uakd_spn_train_result *res) {
-    const uakd_spn_train_config *c = r->c;
-    double terms[UAKD_TRAIN_MAX_TERMS] = {0};
-    uakd_train_progress p = {0};
-    p.total = c->steps;
-    p.n_terms = c->hook ? c->hook->n_terms : 0;
-    p.term_names = c->hook ? c->hook->term_names : NULL;
-    p.terms = terms;
+static double lr(const void *self, int64_t step) {
+    const uakd_spn_train_config *c = ((const run *)self)->c;
     const int64_t milestones[2] = {c->steps * 15 / 20, c->steps * 18 / 20};
-    char note[96];
-    if (r->state.step > 0) {
-        snprintf(note, sizeof note, "resumed from step %lld", (long long)r->state.step);
-        p.step = r->state.step;
-        p.event = note;
-        report(r, &p);
-    }
-    const int64_t first = r->state.step;
-    const double t0 = now_s();
-    double t_last = t0;
-    while (r->state.step < c->steps) {
-        if (c->interrupt && *c->interrupt) goto interrupted;
-        const uakd_batch *b;
-        UAKD_TRY(uakd_loader_next(r->loader, &b));
-        p.lr = uakd_lr_step(r->state.step, c->lr, c->gamma, 2, milestones);
-        UAKD_TRY(train_step(r, b, p.lr, &p, terms));
-        r->state.step++;
-        const double t = now_s();
-        p.step = r->state.step;
-        p.img_s = b->n / (t - t_last > 1e-9 ? t - t_last : 1e-9);
-        t_last = t;
-        p.eta_s = (t - t0) / (double)(r->state.step - first) * (double)(c->steps - r->state.step);
-        res->steps_done = r->state.step - first;
-        res->last_loss = p.loss;
-        if (r->state.step % c->log_every == 0 || r->state.step == c->steps) log_step(r, &p);
-        const int last = r->state.step == c->steps;
-        if (r->val_ds && r->n_val > 0 && (last || (c->val_every && r->state.step % c->val_every == 0)))
-            UAKD_TRY(validate(r, &p, res));
-        if (last || (c->ckpt_every && r->state.step % c->ckpt_every == 0)) {
-            UAKD_TRY(save_checkpoint(r));
-            p.event = "checkpoint written";
-        }
-        if (report(r, &p)) goto interrupted;
-    }
-    res->seconds = now_s() - t0;
-    return UAKD_OK;
-interrupted:
-    res->seconds = now_s() - t0;
-    UAKD_TRY(save_checkpoint(r));
-    return uakd_fail(UAKD_EINTERRUPTED, "spn train: stopped at step %lld of %lld; checkpoint written to %s (continue with "
-                                        "resume)", (long long)r->state.step, (long long)c->steps, r->path);
+    return uakd_lr_step(step, c->lr, c->gamma, 2, milestones);
 }
+
+static uakd_status save_model(const void *self, const char *path) {
+    return uakd_weights_save(((const run *)self)->m->net, NULL, path);
+}
+
+static const uakd_train_family family = {
+    .name = "spn train", .loss_keys = {"heatmap", NULL}, .val_own_line = 1, .prepare = prepare, .lr = lr,
+    .forward = forward, .validate = validate, .log_validation = log_validation, .write_config = write_config,
+    .save_model = save_model};
 
 uakd_status uakd_spn_train_run(const uakd_spn_train_config *c, uakd_spn_train_result *result) {
     uakd_spn_train_result res_local;
     uakd_spn_train_result *res = result ? result : &res_local;
     memset(res, 0, sizeof *res);
     UAKD_TRY(check_config(c));
-    run r = {0};
-    r.c = c;
-    uakd_status st = uakd_train_make_dirs(c->out_dir);
-    if (st == UAKD_OK) st = load_data(&r);
-    if (st == UAKD_OK) st = build(&r);
-    if (st == UAKD_OK && c->resume) st = resume(&r);
-    if (st == UAKD_OK && !c->resume) st = write_config(&r);
-    if (st == UAKD_OK) {
-        r.log = fopen(out_path(&r, "train_log.jsonl"), c->resume ? "a" : "w");
-        if (!r.log) st = uakd_fail(UAKD_EIO, "spn train: cannot write %s: %s", r.path, strerror(errno));
-    }
-    if (st == UAKD_OK) st = open_loader(&r);
-    if (st == UAKD_OK) st = loop(&r, res);
-    if (st == UAKD_OK) st = uakd_weights_save(r.m->net, NULL, out_path(&r, "model.safetensors"));
+    run r = {.c = c, .res = res};
+    const uakd_train_loop_config lc = UAKD_TRAIN_LOOP_CONFIG(c);
+    uakd_train_loop_result done;
+    const uakd_status st = uakd_train_loop_run(&lc, &family, &r, &done);
+    res->steps_done = done.steps_done, res->seconds = done.seconds, res->last_loss = done.last_loss;
     run_free(&r);
     return st;
 }

@@ -1,21 +1,17 @@
-/* The supervised WDRNet training loop (uakd/train.h). Per step s (0-based) of S:
+/* The WDRNet family of the training loop (uakd/train.h; the loop itself: train_loop.c). Per step
+ * s (0-based) of S:
  *   targets = assign(batch, rng);  L = 0.1 focal + 1.0 pose (+ hook terms);
- *   g = dL/dtheta by back-propagation from the head outputs (and the hook's seeds);
- *   g *= min(1, clip / (|g| + 1e-6));  theta = AdamW(theta, g, lr(s)),
+ *   gradients into the head outputs (and the hook's seeds) for the loop's backward;
  *   lr(s) = lr_max (s + 1) / W for s < W = 0.05 S, else lr_max (S - s) / (S - W).
  * Everything random comes from the seed: the initialisation stream split(seed, 1), the
- * assignment stream split(seed, 2) (checkpointed), and the loader's stream (seed, position). */
+ * assignment stream (the loop's, split(seed, 2), checkpointed), and the loader's (seed, position). */
 #include "uakd/train.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-#include "uakd/checkpoint.h"
+#include "uakd/train_loop.h"
 #include "train_internal.h"
 
 void uakd_train_config_default(uakd_train_config *c) {
@@ -53,75 +49,32 @@ void uakd_train_model_config(const uakd_train_config *c, uakd_wdrnet_config *mc)
     mc->training = 1;
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-uakd_status uakd_train_make_dirs(const char *path) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return uakd_fail(UAKD_EINVAL, "train: output directory path too long");
-    for (char *p = buf + 1;; p++) {
-        const char c = *p;
-        if (c != '/' && c) continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-            return uakd_fail(UAKD_EIO, "train: cannot create directory %s: %s", buf, strerror(errno));
-        if (!c) return UAKD_OK;
-        *p = '/';
-    }
-}
-
 static uakd_status check_config(const uakd_train_config *c) {
     if (!c->data_root || !c->out_dir) return uakd_fail(UAKD_EINVAL, "train: data_root and out_dir are required");
     if (!c->train_split || !*c->train_split) return uakd_fail(UAKD_EINVAL, "train: train_split is empty");
     if (c->num_obj_ids < 1 || c->num_obj_ids > UAKD_TRAIN_MAX_OBJECTS)
         return uakd_fail(UAKD_EINVAL, "train: %d objects (1..%d)", c->num_obj_ids, UAKD_TRAIN_MAX_OBJECTS);
-    if (c->batch < 1 || c->batch > 4096) return uakd_fail(UAKD_EINVAL, "train: batch %d outside 1..4096", c->batch);
-    if (c->steps < 1) return uakd_fail(UAKD_EINVAL, "train: steps %lld must be >= 1", (long long)c->steps);
-    if (!(c->lr > 0 && c->lr < 10) || !(c->weight_decay >= 0) || !(c->warmup_frac >= 0 && c->warmup_frac < 1) ||
-        !(c->clip >= 0))
-        return uakd_fail(UAKD_EINVAL, "train: lr %g (0..10), weight_decay %g (>= 0), warmup %g ([0, 1)) or clip %g (>= 0) "
-                                      "out of range",
-                         c->lr, c->weight_decay, c->warmup_frac, c->clip);
-    if (c->val_every < 0 || c->ckpt_every < 0 || c->log_every < 1 || c->val_max < 0)
-        return uakd_fail(UAKD_EINVAL, "train: val_every, ckpt_every, val_max must be >= 0 and log_every >= 1");
-    if (c->hook && (c->hook->n_terms < 0 || c->hook->n_terms > UAKD_TRAIN_MAX_TERMS || !c->hook->step))
-        return uakd_fail(UAKD_EINVAL, "train: hook needs a step function and 0..%d terms", UAKD_TRAIN_MAX_TERMS);
+    if (!(c->warmup_frac >= 0 && c->warmup_frac < 1))
+        return uakd_fail(UAKD_EINVAL, "train: warmup %g out of range ([0, 1))", c->warmup_frac);
     return UAKD_OK;
 }
 
-/* Everything a run holds. */
+/* The family's part of a run (the loop holds the optimizers, loader, state and log). */
 typedef struct run {
     const uakd_train_config *c;
+    uakd_train_result *res;
     uakd_dataset *ds, *val_ds;
     uakd_eval_model *val_models;
     int *train_idx, n_train;
     int *val_idx, n_val;
     uakd_wdrnet *m;
-    uakd_optim *opt, *extra_opt;
-    uakd_loader *loader;
     uakd_wdr_targets *targets;
     uakd_wdr_object *objs;
     int cls_of_object[UAKD_EVAL_MAX_OBJECTS];
-    uakd_train_state state;
     uakd_wdr_config wdr;
-    FILE *log;
-    char path[4096];
 } run;
 
-static const char *out_path(run *r, const char *name) {
-    snprintf(r->path, sizeof r->path, "%s/%s", r->c->out_dir, name);
-    return r->path;
-}
-
 static void run_free(run *r) {
-    if (r->log) fclose(r->log);
-    uakd_loader_free(r->loader);
-    uakd_optim_free(r->opt);
-    uakd_optim_free(r->extra_opt);
     uakd_wdrnet_free(r->m);
     uakd_wdr_targets_free(r->targets);
     free(r->objs);
@@ -198,69 +151,32 @@ static uakd_status build(run *r) {
         else
             UAKD_TRY(uakd_wdrnet_load(r->m, c->init_weights, 0));
     }
-    uakd_optim_config oc = uakd_optim_adamw_default(c->weight_decay);
-    UAKD_TRY(uakd_optim_new(uakd_wdrnet_net(r->m), &oc, &r->opt));
-    if (c->hook && c->hook->extra_net) UAKD_TRY(uakd_optim_new(c->hook->extra_net, &oc, &r->extra_opt));
     uakd_wdr_config_default(&r->wdr);
     UAKD_TRY(uakd_wdr_targets_new(uakd_wdrnet_levels(r->m), c->batch, c->num_obj_ids, &r->targets));
     r->objs = calloc((size_t)c->batch, sizeof *r->objs);
     if (!r->objs) return uakd_fail(UAKD_ENOMEM, "train: out of memory");
-    r->state.total_steps = c->steps;
-    uakd_rng_seed(&r->state.rng, c->seed);
-    uakd_rng_split(&r->state.rng, 2, &r->state.rng);
-    r->state.has_loader = 1;
     return UAKD_OK;
 }
 
-static uakd_status open_loader(run *r) {
-    const uakd_train_config *c = r->c;
-    uakd_loader_config lc = {0};
-    lc.batch_size = c->batch;
-    lc.seed = c->seed;
-    lc.shuffle = 1;
-    lc.threads = c->loader_threads;
-    lc.cache_bytes = c->cache_bytes;
-    uakd_augment_config_default(&lc.sample, 1);
-    lc.sample.out_width = lc.sample.out_height = c->input_size;
-    uakd_status st = uakd_loader_new(r->ds, r->train_idx, r->n_train, &lc, &r->loader);
-    if (st == UAKD_OK && r->state.step > 0) st = uakd_loader_seek(r->loader, r->state.loader);
-    return st;
+/* The data, the model, and what the loop needs of them. */
+static uakd_status prepare(void *self, uakd_train_setup *s) {
+    run *r = self;
+    UAKD_TRY(load_data(r));
+    UAKD_TRY(build(r));
+    s->net = uakd_wdrnet_net(r->m);
+    s->arch = r->m;
+    s->train_ds = r->ds;
+    s->train_idx = r->train_idx;
+    s->n_train = r->n_train;
+    uakd_augment_config_default(&s->sample, 1);
+    s->sample.out_width = s->sample.out_height = r->c->input_size;
+    s->can_validate = r->val_ds && r->n_val > 0;
+    return UAKD_OK;
 }
 
-static uakd_status save_checkpoint(run *r) {
-    r->state.loader = uakd_loader_tell(r->loader);
-    if (r->c->hook && r->c->hook->extra_net)
-        UAKD_TRY(uakd_checkpoint_save(out_path(r, "checkpoint_extra.safetensors"), r->c->hook->extra_net, r->extra_opt,
-                                      &r->state, NULL, NULL));
-    return uakd_wdrnet_checkpoint_save(r->m, r->opt, &r->state, out_path(r, "checkpoint.safetensors"));
-}
-
-static uakd_status resume(run *r) {
-    uakd_train_state s;
-    UAKD_TRY(uakd_wdrnet_checkpoint_load(r->m, r->opt, &s, out_path(r, "checkpoint.safetensors")));
-    if (s.total_steps != r->c->steps)
-        return uakd_fail(UAKD_EINVAL, "train: the checkpoint's schedule has %lld steps, this run %lld (resume with the "
-                                      "same --steps)",
-                         (long long)s.total_steps, (long long)r->c->steps);
-    if (!s.has_loader) return uakd_fail(UAKD_EFORMAT, "train: the checkpoint has no loader position");
-    if (r->c->hook && r->c->hook->extra_net) {
-        uakd_train_state e;
-        UAKD_TRY(uakd_checkpoint_load(out_path(r, "checkpoint_extra.safetensors"), r->c->hook->extra_net, r->extra_opt,
-                                      &e, NULL, NULL));
-        if (e.step != s.step)
-            return uakd_fail(UAKD_EFORMAT, "train: checkpoint_extra.safetensors is at step %lld, the model at %lld",
-                             (long long)e.step, (long long)s.step);
-    }
-    r->state = s;
-    return uakd_train_log_truncate(out_path(r, "train_log.jsonl"), s.step);
-}
-
-static void log_number(FILE *f, const char *key, double v) {
-    if (isfinite(v)) fprintf(f, ", \"%s\": %.9g", key, v);
-    else fprintf(f, ", \"%s\": null", key);
-}
-
-static uakd_status validate(run *r, uakd_train_progress *p, uakd_train_result *res) {
+static uakd_status validate(void *self, uakd_train_progress *p) {
+    run *r = self;
+    uakd_train_result *res = r->res;
     uakd_infer_config ic;
     uakd_infer_config_default(&ic);
     uakd_eval_input in = {r->val_ds, r->val_models, r->val_idx, r->n_val, r->c->obj_ids, r->c->num_obj_ids,
@@ -273,13 +189,20 @@ static uakd_status validate(run *r, uakd_train_progress *p, uakd_train_result *r
     for (int k = 0; k < 3; k++) p->val_add[k] = 100.0 * res->val.add_pass[k] / n;
     p->val_proj5 = 100.0 * res->val.proj_pass / n;
     p->val_instances = res->val.targets;
-    p->validation = 1;
     p->val_missing = 100.0 * res->val.missing / n;
     return UAKD_OK;
 }
 
+static void log_validation(FILE *log, const uakd_train_progress *p) {
+    uakd_train_log_number(log, "val_add_005", p->val_add[0]);
+    uakd_train_log_number(log, "val_add_01", p->val_add[1]);
+    uakd_train_log_number(log, "val_add_02", p->val_add[2]);
+    uakd_train_log_number(log, "val_proj5", p->val_proj5);
+    uakd_train_log_number(log, "val_missing", p->val_missing);
+}
+
 /* Targets of the batch: the object's 3D box in the crop camera, its visible mask. */
-static uakd_status make_targets(run *r, const uakd_batch *b) {
+static uakd_status make_targets(run *r, const uakd_batch *b, uakd_rng *rng) {
     for (int i = 0; i < b->n; i++) {
         const uakd_target *t = &b->targets[i];
         const uakd_object_info *o = &r->ds->objects[r->ds->instances[t->instance].object];
@@ -291,20 +214,20 @@ static uakd_status make_targets(run *r, const uakd_batch *b) {
         ob->mask = b->masks + (size_t)i * b->width * b->height;
         UAKD_TRY(uakd_wdr_object_set_box(ob, o->min, bmax, t->pose.R, t->pose.t, t->crop.K));
     }
-    return uakd_wdr_assign(r->targets, &r->wdr, r->objs, &r->state.rng);
+    return uakd_wdr_assign(r->targets, &r->wdr, r->objs, rng);
 }
 
-/* One step on batch b; fills the loss terms of p. */
-static uakd_status train_step(run *r, const uakd_batch *b, double lr, uakd_train_progress *p, double *terms) {
+/* Targets, forward, focal + pose loss (gradients into the head outputs), the hook. */
+static uakd_status forward(void *self, int64_t step, const uakd_batch *b, uakd_rng *rng, uakd_train_progress *p,
+                           double *terms, int *ids, int *nids) {
+    run *r = self;
     const uakd_train_config *c = r->c;
-    uakd_net *net = uakd_wdrnet_net(r->m);
     if (b->n != c->batch || b->width != c->input_size || b->height != c->input_size)
         return uakd_fail(UAKD_EINVAL, "train: batch of %d x %dx%d, expected %d x %dx%d", b->n, b->width, b->height,
                          c->batch, c->input_size, c->input_size);
-    memcpy(uakd_net_out(net, uakd_wdrnet_input(r->m)), b->images, sizeof(float) * 3 * (size_t)b->n * b->width * b->height);
-    UAKD_TRY(make_targets(r, b));
-    uakd_net_zero_grad(net);
-    if (r->extra_opt) uakd_net_zero_grad(c->hook->extra_net);
+    memcpy(uakd_net_out(uakd_wdrnet_net(r->m), uakd_wdrnet_input(r->m)), b->images,
+           sizeof(float) * 3 * (size_t)b->n * b->width * b->height);
+    UAKD_TRY(make_targets(r, b, rng));
     UAKD_TRY(uakd_wdrnet_forward(r->m, b->n, 1));
     uakd_wdr_maps maps;
     uakd_wdr_grads grads;
@@ -313,129 +236,45 @@ static uakd_status train_step(run *r, const uakd_batch *b, double lr, uakd_train
     uakd_wdr_loss loss;
     UAKD_TRY(uakd_wdr_loss_eval(&r->wdr, r->targets, &maps, &grads, &loss));
     p->cls = loss.cls, p->pose = loss.pose, p->loss = loss.total;
-    const int nl = uakd_wdrnet_levels(r->m)->n;
-    int ids[4 * UAKD_WDR_MAX_LEVELS], nids = 0;
-    for (int l = 0; l < nl; l++) ids[nids++] = uakd_wdrnet_logits_id(r->m, l), ids[nids++] = uakd_wdrnet_offsets_id(r->m, l);
-    if (c->hook) {
-        uakd_train_hook_ctx ctx = {r->state.step, b, r->targets, r->m, &maps, &grads, b->n, 0, {0}};
-        for (int k = 0; k < c->hook->n_terms; k++) terms[k] = 0;
-        UAKD_TRY(c->hook->step(c->hook->user, &ctx, terms));
-        if (ctx.n_seeds < 0 || ctx.n_seeds > 2 * UAKD_WDR_MAX_LEVELS)
-            return uakd_fail(UAKD_EINVAL, "train: the hook reported %d seeded layers", ctx.n_seeds);
-        for (int k = 0; k < ctx.n_seeds; k++) ids[nids++] = ctx.seeds[k];
-        for (int k = 0; k < c->hook->n_terms; k++) p->loss += terms[k];
-    }
-    UAKD_TRY(uakd_net_backward(net, nids, ids));
-    if (c->clip > 0) uakd_clip_grad_norm(net, c->clip);
-    UAKD_TRY(uakd_optim_step(r->opt, lr));
-    if (r->extra_opt) {
-        if (c->clip > 0) uakd_clip_grad_norm(c->hook->extra_net, c->clip);
-        UAKD_TRY(uakd_optim_step(r->extra_opt, lr));
-    }
-    return UAKD_OK;
+    for (int l = 0; l < uakd_wdrnet_levels(r->m)->n; l++)
+        ids[(*nids)++] = uakd_wdrnet_logits_id(r->m, l), ids[(*nids)++] = uakd_wdrnet_offsets_id(r->m, l);
+    if (!c->hook) return UAKD_OK;
+    uakd_train_hook_ctx ctx = {step, b, r->targets, r->m, &maps, &grads, b->n, 0, {0}};
+    UAKD_TRY(c->hook->step(c->hook->user, &ctx, terms));
+    const int max_seeds = (int)(sizeof ctx.seeds / sizeof *ctx.seeds);
+    return uakd_train_add_seeds("train", ctx.seeds, ctx.n_seeds, max_seeds, ids, nids);
 }
 
-/* One log line: the step's terms (with_terms) and the validation just run (p->validation). */
-static void log_step(run *r, const uakd_train_progress *p, int with_terms) {
-    fprintf(r->log, "{\"step\": %lld", (long long)p->step);
-    if (with_terms) {
-        log_number(r->log, "loss", p->loss);
-        log_number(r->log, "cls", p->cls);
-        log_number(r->log, "pose", p->pose);
-        for (int k = 0; k < p->n_terms; k++) log_number(r->log, p->term_names[k], p->terms[k]);
-        log_number(r->log, "lr", p->lr);
-        log_number(r->log, "img_s", p->img_s);
-    }
-    if (p->validation) {
-        log_number(r->log, "val_add_005", p->val_add[0]);
-        log_number(r->log, "val_add_01", p->val_add[1]);
-        log_number(r->log, "val_add_02", p->val_add[2]);
-        log_number(r->log, "val_proj5", p->val_proj5);
-        log_number(r->log, "val_missing", p->val_missing);
-    }
-    fprintf(r->log, "}\n");
-    fflush(r->log);
+static double lr(const void *self, int64_t step) {
+    const uakd_train_config *c = ((const run *)self)->c;
+    return uakd_lr_onecycle(step, c->steps, c->warmup_frac, c->lr);
 }
 
-static int report(run *r, uakd_train_progress *p) {
-    const int stop = r->c->progress ? r->c->progress(p, r->c->user) : 0;
-    p->event = NULL;
-    p->validation = 0;
-    return stop;
+static uakd_status write_config(const void *self, const char *path) {
+    const run *r = self;
+    return uakd_train_write_config(path, r->c, r->m, r->ds);
 }
 
-static uakd_status loop(run *r, uakd_train_result *res) {
-    const uakd_train_config *c = r->c;
-    double terms[UAKD_TRAIN_MAX_TERMS] = {0};
-    uakd_train_progress p = {0};
-    p.total = c->steps;
-    p.n_terms = c->hook ? c->hook->n_terms : 0;
-    p.term_names = c->hook ? c->hook->term_names : NULL;
-    p.terms = terms;
-    char note[96];
-    if (r->state.step > 0) {
-        snprintf(note, sizeof note, "resumed from step %lld", (long long)r->state.step);
-        p.step = r->state.step;
-        p.event = note;
-        report(r, &p);
-    }
-    const int64_t first = r->state.step;
-    const double t0 = now_s();
-    double t_last = t0;
-    while (r->state.step < c->steps) {
-        if (c->interrupt && *c->interrupt) goto interrupted;
-        const uakd_batch *b;
-        UAKD_TRY(uakd_loader_next(r->loader, &b));
-        p.lr = uakd_lr_onecycle(r->state.step, c->steps, c->warmup_frac, c->lr);
-        UAKD_TRY(train_step(r, b, p.lr, &p, terms));
-        r->state.step++;
-        const double t = now_s();
-        p.step = r->state.step;
-        p.img_s = b->n / (t - t_last > 1e-9 ? t - t_last : 1e-9);
-        t_last = t;
-        p.eta_s = (t - t0) / (double)(r->state.step - first) * (double)(c->steps - r->state.step);
-        res->steps_done = r->state.step - first;
-        res->last_loss = p.loss;
-        const int last = r->state.step == c->steps;
-        if (r->val_ds && r->n_val > 0 && (last || (c->val_every && r->state.step % c->val_every == 0)))
-            UAKD_TRY(validate(r, &p, res));
-        const int log_terms = r->state.step % c->log_every == 0 || last;
-        if (log_terms || p.validation) log_step(r, &p, log_terms);
-        if (last || (c->ckpt_every && r->state.step % c->ckpt_every == 0)) {
-            UAKD_TRY(save_checkpoint(r));
-            p.event = "checkpoint written";
-        }
-        if (report(r, &p)) goto interrupted;
-    }
-    res->seconds = now_s() - t0;
-    return UAKD_OK;
-interrupted:
-    res->seconds = now_s() - t0;
-    UAKD_TRY(save_checkpoint(r));
-    return uakd_fail(UAKD_EINTERRUPTED, "train: stopped at step %lld of %lld; checkpoint written to %s (continue with "
-                                        "resume)",
-                     (long long)r->state.step, (long long)c->steps, r->path);
-}
+static uakd_status save_model(const void *self, const char *path) { return uakd_wdrnet_save(((const run *)self)->m, path); }
+
+static uakd_status put_meta(const void *m, uakd_safetensors_writer *w) { return uakd_wdrnet_put_metadata(m, w); }
+static uakd_status check_meta(const void *m, const uakd_safetensors *st) { return uakd_wdrnet_check_metadata(m, st); }
+
+static const uakd_train_family family = {
+    .name = "train", .loss_keys = {"cls", "pose"}, .put_meta = put_meta, .check_meta = check_meta, .prepare = prepare,
+    .lr = lr, .forward = forward, .validate = validate, .log_validation = log_validation, .write_config = write_config,
+    .save_model = save_model};
 
 uakd_status uakd_train_run(const uakd_train_config *c, uakd_train_result *result) {
     uakd_train_result res_local;
     uakd_train_result *res = result ? result : &res_local;
     memset(res, 0, sizeof *res);
     UAKD_TRY(check_config(c));
-    run r = {0};
-    r.c = c;
-    uakd_status st = uakd_train_make_dirs(c->out_dir);
-    if (st == UAKD_OK) st = load_data(&r);
-    if (st == UAKD_OK) st = build(&r);
-    if (st == UAKD_OK && c->resume) st = resume(&r);
-    if (st == UAKD_OK && !c->resume) st = uakd_train_write_config(out_path(&r, "config.json"), c, r.m, r.ds);
-    if (st == UAKD_OK) {
-        r.log = fopen(out_path(&r, "train_log.jsonl"), c->resume ? "a" : "w");
-        if (!r.log) st = uakd_fail(UAKD_EIO, "train: cannot write %s: %s", r.path, strerror(errno));
-    }
-    if (st == UAKD_OK) st = open_loader(&r);
-    if (st == UAKD_OK) st = loop(&r, res);
-    if (st == UAKD_OK) st = uakd_wdrnet_save(r.m, out_path(&r, "model.safetensors"));
+    run r = {.c = c, .res = res};
+    const uakd_train_loop_config lc = UAKD_TRAIN_LOOP_CONFIG(c);
+    uakd_train_loop_result done;
+    const uakd_status st = uakd_train_loop_run(&lc, &family, &r, &done);
+    res->steps_done = done.steps_done, res->seconds = done.seconds, res->last_loss = done.last_loss;
     run_free(&r);
     return st;
 }

@@ -13,7 +13,4 @@ uakd_status uakd_train_write_config(const char *path, const uakd_train_config *c
  * file is fine). */
 uakd_status uakd_train_log_truncate(const char *path, int64_t step);
 
-/* mkdir -p (also used by the SPNv2 loop, spn_train.c). */
-uakd_status uakd_train_make_dirs(const char *path);
-
 #endif

@@ -1,6 +1,7 @@
 /* SPNv2 training on SPEED+ (uakd/spn_train.h) with a tiny reduced network on a tiny dataset
  * written with the synth API: the heatmap loss decreases, the step schedule is logged, an
- * interrupted and resumed run gives the same weights as an uninterrupted one, the model files
+ * interrupted and resumed run gives the same weights as an uninterrupted one, validations are
+ * logged on lines of their own, a set interruption flag stops before the first step, the model files
  * reopen and evaluate consistently, bad config.json files are refused, and the CLI round trip
  * (`uakd train --family spnv2`, `uakd eval` auto-detecting the family) works. */
 #include <math.h>
@@ -135,6 +136,72 @@ static void test_resume_is_exact(void) {
     CHECK(steps[5] == 6);
 }
 
+/* Validation every 2 steps of 3 on the 2 validation images: each on a line of its own after the
+ * step's line ({"step", "val_e_t", "val_e_r_deg", "val_e_pose", "val_rejected"}, no loss). */
+static void test_validation_log(void) {
+    if (!setup()) {
+        CHECK(setup());
+        return;
+    }
+    uakd_spn_train_config c;
+    tiny_config(&c, test_tmp("spn_train_val"), 3);
+    c.val_list = "validation";
+    c.val_every = 2;
+    c.log_every = 2;
+    uakd_spn_train_result res;
+    CHECK_OK(uakd_spn_train_run(&c, &res));
+    CHECK(res.val.images == 2 && res.steps_done == 3);
+    char path[1200], line[2048];
+    snprintf(path, sizeof path, "%s/train_log.jsonl", c.out_dir);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    static const int want_step[4] = {2, 2, 3, 3}, want_val[4] = {0, 1, 0, 1};
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *s = cJSON_GetObjectItem(j, "step");
+        const int val = cJSON_IsNumber(cJSON_GetObjectItem(j, "val_e_t")) &&
+                        cJSON_IsNumber(cJSON_GetObjectItem(j, "val_e_r_deg")) &&
+                        cJSON_IsNumber(cJSON_GetObjectItem(j, "val_e_pose")) &&
+                        cJSON_GetObjectItem(j, "val_rejected") != NULL;
+        const int terms =
+            cJSON_IsNumber(cJSON_GetObjectItem(j, "loss")) && cJSON_IsNumber(cJSON_GetObjectItem(j, "heatmap"));
+        if (n < 4) {
+            CHECK_MSG(cJSON_IsNumber(s) && s->valueint == want_step[n], "line %d: %s", n, line);
+            CHECK_MSG(val == want_val[n] && terms == !want_val[n], "line %d: %s", n, line);
+        }
+        n++;
+        cJSON_Delete(j);
+    }
+    fclose(f);
+    CHECK(n == 4);
+}
+
+/* An interruption flag already set: a checkpoint at step 0, no final model, EINTERRUPTED. */
+static void test_interrupt_flag(void) {
+    if (!setup()) {
+        CHECK(setup());
+        return;
+    }
+    static volatile sig_atomic_t stop = 1;
+    uakd_spn_train_config c;
+    tiny_config(&c, test_tmp("spn_train_stop"), 3);
+    c.interrupt = &stop;
+    uakd_spn_train_result res;
+    CHECK_FAILS(uakd_spn_train_run(&c, &res), UAKD_EINTERRUPTED);
+    CHECK(res.steps_done == 0);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", c.out_dir);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    if (f) fclose(f);
+    snprintf(path, sizeof path, "%s/model.safetensors", c.out_dir);
+    f = fopen(path, "rb");
+    CHECK(f == NULL);
+    if (f) fclose(f);
+}
+
 static void test_open_and_evaluate(void) {
     if (!setup()) {
         CHECK(setup());
@@ -219,6 +286,8 @@ int main(void) {
     uakd_set_num_threads(1);
     RUN(test_loss_decreases_and_schedule);
     RUN(test_resume_is_exact);
+    RUN(test_validation_log);
+    RUN(test_interrupt_flag);
     RUN(test_open_and_evaluate);
     RUN(test_bad_config);
     if (getenv("UAKD_CLI")) RUN(test_cli);

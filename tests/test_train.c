@@ -5,7 +5,7 @@
  *   same log as an uninterrupted run;
  * - the distillation hook: called every step with the batch's positives, its terms are logged,
  *   its gradient seeded into an FPN feature map changes the training, and its extra network is
- *   stepped and restored on resume;
+ *   stepped and restored on resume; malformed hooks are refused;
  * - the trained model opens from its directory and evaluates (every held-out instance scored). */
 #include <math.h>
 #include <stdlib.h>
@@ -245,6 +245,33 @@ static void test_open_and_evaluate(void) {
     CHECK_FAILS(uakd_model_open(test_tmp("no_such_model"), 1, &info, &m), UAKD_EIO);
 }
 
+static uakd_status too_many_seeds(void *user, uakd_train_hook_ctx *ctx, double *terms) {
+    (void)user, (void)terms;
+    ctx->n_seeds = (int)(sizeof ctx->seeds / sizeof *ctx->seeds) + 1;
+    return UAKD_OK;
+}
+
+/* Hooks the loop refuses: no step function, too many terms (before training), more seeded layers
+ * than the context holds (at the first step); nothing is trained. */
+static void test_hook_errors(void) {
+    uakd_train_config c;
+    tiny_config(&c, test_tmp("train_bad_hook"), 2);
+    uakd_train_hook no_step = {NULL, 0, {NULL}, NULL, NULL};
+    c.hook = &no_step;
+    CHECK_FAILS(uakd_train_run(&c, NULL), UAKD_EINVAL);
+    uakd_train_hook many_terms = {NULL, UAKD_TRAIN_MAX_TERMS + 1, {NULL}, NULL, too_many_seeds};
+    c.hook = &many_terms;
+    CHECK_FAILS(uakd_train_run(&c, NULL), UAKD_EINVAL);
+    uakd_train_hook seeds = {NULL, 0, {NULL}, NULL, too_many_seeds};
+    c.hook = &seeds;
+    uakd_train_result r;
+    CHECK_FAILS(uakd_train_run(&c, &r), UAKD_EINVAL);
+    CHECK(strstr(uakd_last_error(), "seeded layers") != NULL && r.steps_done == 0);
+    FILE *f = fopen(test_tmp("train_bad_hook/model.safetensors"), "rb");
+    CHECK(f == NULL);
+    if (f) fclose(f);
+}
+
 /* A training list: training sees 3 images, validation on the same split the other 9. */
 static void test_train_list(void) {
     uakd_train_config c;
@@ -270,6 +297,7 @@ int main(void) {
     RUN(test_loss_decreases);
     RUN(test_resume_bit_exact);
     RUN(test_hook);
+    RUN(test_hook_errors);
     RUN(test_open_and_evaluate);
     RUN(test_train_list);
     return TEST_END();

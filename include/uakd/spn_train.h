@@ -1,5 +1,6 @@
 /* Supervised SPNv2 training on a SPEED+ dataset (models.md SPNv2, the SPEED+ recipe), as a library
- * loop like uakd/train.h (same files, checkpoint format, resume and interruption semantics).
+ * loop: the WDRNet family's loop (uakd/train_loop.h: same files, checkpoint format, resume and
+ * interruption semantics) with this family's data, network, loss and validation.
  *
  * One step: the loader's next batch (the whole image resized to in_w x in_h, UAKD_CROP_FULL, no
  * geometric augmentation; brightness/contrast, Gaussian blur and noise each with p = 0.5) ->

@@ -1,5 +1,6 @@
 /* Supervised WDRNet training on a BOP dataset (models.md, LINEMOD recipe), as a library loop the
- * CLI (`uakd train`) and the distillation module drive.
+ * CLI (`uakd train`) and the distillation module drive (the loop itself, shared with the SPNv2
+ * family: uakd/train_loop.h).
  *
  * One step: the loader's next batch (training crops with augmentation, visible masks, crop
  * cameras) -> targets (uakd_wdr_assign: per-level quotas inside the visible mask, drawn from the
