@@ -4,7 +4,7 @@
  *   (+ hook terms); g = dL/dtheta; [clip]; theta = AdamW(theta, g, lr(s)),
  *   lr(s) = lr0 gamma^(#milestones <= s), milestones floor(15 S / 20), floor(18 S / 20).
  * Random streams: initialisation split(seed, 1); the loop's stream split(seed, 2) (erasing and
- * flare, checkpointed); the loader's (seed, position). */
+ * flare, then the drop-connect masks of the forward; checkpointed); the loader's (seed, position). */
 #include "uakd/spn_train.h"
 
 #include <errno.h>
@@ -230,6 +230,7 @@ static uakd_status write_config(run *r) {
     cJSON_AddNumberToObject(tr, "erase_p", c->erase_p);
     cJSON_AddNumberToObject(tr, "flare_p", c->flare_p);
     cJSON_AddNumberToObject(tr, "photometric_p", c->photometric_p);
+    cJSON_AddNumberToObject(tr, "drop_connect", c->model.drop_connect);
     cJSON_AddNumberToObject(tr, "seed", (double)c->seed);
     cJSON_AddItemToObject(j, "train", tr);
     char *text = cJSON_Print(j);
@@ -320,7 +321,7 @@ static uakd_status train_step(run *r, const uakd_batch *b, double lr, uakd_train
     UAKD_TRY(uakd_spn_targets(&r->spn, b->n, r->kp, r->valid, r->targets, r->vis));
     uakd_net_zero_grad(net);
     if (r->extra_opt) uakd_net_zero_grad(c->hook->extra_net);
-    UAKD_TRY(uakd_net_forward(net, b->n, 1));
+    UAKD_TRY(uakd_spnnet_forward(r->m, b->n, 1, &r->state.rng));
     const float *hm = uakd_net_out(net, r->m->heatmap);
     float *dhm = uakd_net_grad(net, r->m->heatmap);
     double loss;
