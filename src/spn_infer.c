@@ -26,17 +26,19 @@ uakd_status uakd_spn_pose_from_heatmaps(const uakd_spn_config *cfg, const float 
                                         int height, uakd_spn_pose_result *out) {
     memset(out, 0, sizeof *out);
     UAKD_TRY(uakd_spn_config_check(cfg));
-    double xy[2 * UAKD_SPN_MAX_KEYPOINTS], conf[UAKD_SPN_MAX_KEYPOINTS];
-    double uv[2 * UAKD_SPN_MAX_KEYPOINTS], X[3 * UAKD_SPN_MAX_KEYPOINTS];
-    uint8_t sel[UAKD_SPN_MAX_KEYPOINTS];
+    double xy[2 * UAKD_SPN_MAX_KEYPOINTS], uv[2 * UAKD_SPN_MAX_KEYPOINTS], X[3 * UAKD_SPN_MAX_KEYPOINTS];
+    uint8_t all[UAKD_SPN_MAX_KEYPOINTS];
     int count = 0, accepted = 0;
-    UAKD_TRY(uakd_spn_decode(cfg, hm, xy, conf));
-    UAKD_TRY(uakd_spn_select(cfg, conf, sel, &count, &out->thresh, &accepted));
+    UAKD_TRY(uakd_spn_decode(cfg, hm, xy, out->conf));
+    out->keypoints = cfg->keypoints;
+    memset(all, 1, sizeof all);
+    UAKD_TRY(uakd_spn_correspondences(cfg, xy, all, kp3d, image_from_input, out->uv, X, &count));
+    UAKD_TRY(uakd_spn_select(cfg, out->conf, out->selected, &count, &out->thresh, &accepted));
     if (!accepted) {
         out->outcome = UAKD_SPN_REJ_FEW;
         return UAKD_OK;
     }
-    UAKD_TRY(uakd_spn_correspondences(cfg, xy, sel, kp3d, image_from_input, uv, X, &count));
+    UAKD_TRY(uakd_spn_correspondences(cfg, xy, out->selected, kp3d, image_from_input, uv, X, &count));
     out->used = count;
     uakd_pnp_result pr;
     const uakd_status st = uakd_pnp_solve(cam, count, X, uv, NULL, NULL, &pr);
@@ -116,7 +118,7 @@ uakd_status uakd_spn_evaluate(uakd_spnnet *m, const uakd_spn_config *cfg, const 
         st = uakd_loader_next(L, &b);
         if (st != UAKD_OK || !b) break;
         memcpy(uakd_net_out(m->net, m->input), b->images, sizeof(float) * 3 * (size_t)b->n * b->width * b->height);
-        st = uakd_net_forward(m->net, b->n, 0);
+        st = uakd_spnnet_forward(m, b->n, 0, NULL);
         const float *hm = uakd_net_out(m->net, m->heatmap);
         for (int i = 0; i < b->n && st == UAKD_OK; i++) {
             const uakd_instance *in = &ds->instances[b->targets[i].instance];

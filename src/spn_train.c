@@ -5,7 +5,7 @@
  *   (+ hook terms), its gradient into the heatmaps (and the hook's seeds) for the loop's backward;
  *   lr(s) = lr0 gamma^(#milestones <= s), milestones floor(15 S / 20), floor(18 S / 20).
  * Random streams: initialisation split(seed, 1); the loop's stream split(seed, 2) (erasing and
- * flare, checkpointed); the loader's (seed, position). */
+ * flare, then the drop-connect masks of the forward; checkpointed); the loader's (seed, position). */
 #include "uakd/spn_train.h"
 
 #include <math.h>
@@ -173,6 +173,7 @@ static uakd_status write_config(const void *self, const char *path) {
     cJSON_AddNumberToObject(tr, "erase_p", c->erase_p);
     cJSON_AddNumberToObject(tr, "flare_p", c->flare_p);
     cJSON_AddNumberToObject(tr, "photometric_p", c->photometric_p);
+    cJSON_AddNumberToObject(tr, "drop_connect", c->model.drop_connect);
     cJSON_AddNumberToObject(tr, "seed", (double)c->seed);
     cJSON_AddItemToObject(j, "train", tr);
     char *text = cJSON_Print(j);
@@ -260,7 +261,7 @@ static uakd_status forward(void *self, int64_t step, const uakd_batch *b, uakd_r
     for (int i = 0; i < b->n; i++) UAKD_TRY(spn_augment(r, x + (size_t)i * per, rng));
     batch_keypoints(r, b);
     UAKD_TRY(uakd_spn_targets(&r->spn, b->n, r->kp, r->valid, r->targets, r->vis));
-    UAKD_TRY(uakd_net_forward(net, b->n, 1));
+    UAKD_TRY(uakd_spnnet_forward(r->m, b->n, 1, rng));
     const float *hm = uakd_net_out(net, r->m->heatmap);
     float *dhm = uakd_net_grad(net, r->m->heatmap);
     double loss;

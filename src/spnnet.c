@@ -1,6 +1,7 @@
 /* SPNv2 networks: EfficientNet-B(phi) backbone (compound-scaled B0 stage table, MBConv with
- * squeeze-and-excitation), BiFPN over P2..P7 with fast normalised fusion, and the P2 heatmap
- * head, as uakd_net graphs. Channels c -> make_divisible(c * width, 8), repeats r ->
+ * squeeze-and-excitation and, in training, drop-connect y = x + m branch, m in {0, 1/p} per
+ * image), BiFPN over P2..P7 with fast normalised fusion, and the P2 heatmap head, as uakd_net
+ * graphs. Channels c -> make_divisible(c * width, 8), repeats r ->
  * ceil(r * depth); the layouts and names are described in uakd/spnnet.h. */
 #include <math.h>
 #include <stdio.h>
@@ -24,7 +25,7 @@ int uakd_spnnet_round_channels(double v) {
 
 uakd_status uakd_spnnet_config_phi(int phi, uakd_spnnet_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
-    cfg->keypoints = 11, cfg->in_w = 768, cfg->in_h = 512;
+    cfg->keypoints = 11, cfg->in_w = 768, cfg->in_h = 512, cfg->drop_connect = 0.2;
     switch (phi) {
     case 0: cfg->width_mult = 1.0, cfg->depth_mult = 1.0, cfg->bifpn_width = 64, cfg->bifpn_layers = 3, cfg->head_depth = 3; break;
     case 3: cfg->width_mult = 1.2, cfg->depth_mult = 1.4, cfg->bifpn_width = 160, cfg->bifpn_layers = 6, cfg->head_depth = 4; break;
@@ -56,7 +57,7 @@ static const char *cat(char *buf, const char *prefix, const char *suffix) {
 }
 
 int uakd_spnnet_mbconv(uakd_net *net, const char *prefix, int in, int expand, int k, int stride, int c_out,
-                       const uakd_spnnet_norm *nm) {
+                       const uakd_spnnet_norm *nm, int drop_connect) {
     char b[NAME_LEN];
     int c_in = 0;
     uakd_net_shape(net, in, &c_in, NULL, NULL);
@@ -87,8 +88,9 @@ int uakd_spnnet_mbconv(uakd_net *net, const char *prefix, int in, int expand, in
     x = uakd_net_conv(net, cat(b, prefix, s), x, c_out, 1, 1, 0, 1, 0);
     snprintf(s, sizeof s, "block.%d.1", j + 2);
     x = norm(net, cat(b, prefix, s), x, nm);
-    if (stride == 1 && c_in == c_out) x = uakd_net_add(net, NULL, x, in);
-    return x;
+    if (stride != 1 || c_in != c_out) return x;
+    if (drop_connect) x = uakd_net_cmul(net, NULL, x, uakd_net_input(net, cat(b, prefix, "drop_connect"), c_out, 1, 1, 0));
+    return uakd_net_add(net, NULL, x, in);
 }
 
 /* sepconv block `prefix.name`: depthwise 3x3 (no bias), pointwise 1x1 (bias), norm */
@@ -202,6 +204,21 @@ int uakd_spnnet_head(uakd_net *net, const char *prefix, int in, int depth, int k
     return uakd_net_conv(net, cat(b, prefix, "head.conv_pw"), x, keypoints, 1, 1, 0, 1, 1);
 }
 
+/* Drop-connect masks of the first n images: from rng (block by block, image by image: 1 / p when
+ * uniform < p = 1 - rate, else 0), or 1 when rng is NULL. */
+static void set_masks(uakd_spnnet *m, int n, uakd_rng *rng) {
+    for (int d = 0; d < m->n_drop; d++) {
+        int c = 0;
+        uakd_net_shape(m->net, m->drop_mask[d], &c, NULL, NULL);
+        float *mask = uakd_net_out(m->net, m->drop_mask[d]);
+        const double p = 1 - m->drop_rate[d];
+        for (int i = 0; i < n; i++) {
+            const float v = !rng ? 1.0f : uakd_rng_uniform(rng) < p ? (float)(1 / p) : 0.0f;
+            for (int j = 0; j < c; j++) mask[(size_t)i * c + j] = v;
+        }
+    }
+}
+
 static uakd_status check_config(const uakd_spnnet_config *c) {
     if (!(c->width_mult > 0 && c->width_mult <= 8) || !(c->depth_mult > 0 && c->depth_mult <= 8))
         return uakd_fail(UAKD_EINVAL, "spnnet config: width %g / depth %g multipliers must be in (0, 8]", c->width_mult,
@@ -210,6 +227,8 @@ static uakd_status check_config(const uakd_spnnet_config *c) {
         c->head_depth < 0 || c->head_depth > 32 || c->keypoints < 1 || c->keypoints > 1024)
         return uakd_fail(UAKD_EINVAL, "spnnet config: bifpn %d x %d, head depth %d, keypoints %d out of range",
                          c->bifpn_width, c->bifpn_layers, c->head_depth, c->keypoints);
+    if (!(c->drop_connect >= 0 && c->drop_connect < 1))
+        return uakd_fail(UAKD_EINVAL, "spnnet config: drop-connect rate %g outside [0, 1)", c->drop_connect);
     if (c->in_w < 128 || c->in_h < 128 || c->in_w % 128 || c->in_h % 128 || c->in_w > 8192 || c->in_h > 8192)
         return uakd_fail(UAKD_EINVAL, "spnnet config: input %dx%d must be multiples of 128 (P7 stride) up to 8192",
                          c->in_w, c->in_h);
@@ -238,14 +257,28 @@ uakd_status uakd_spnnet_new(const uakd_spnnet_config *cfg, int max_batch, int tr
     x = uakd_net_conv(net, "efficientnet.0.0", x, uakd_spnnet_round_channels(32 * cfg->width_mult), 3, 2, 1, 1, 0);
     x = norm(net, "efficientnet.0.1", x, &bb);
     x = uakd_net_act(net, NULL, x, UAKD_ACT_SILU, 0);
-    int nt = 0;
+    int nt = 0, blocks = 0, bi = 0;
+    for (int s = 0; s < 7; s++) blocks += (int)ceil(b0_stages[s][4] * cfg->depth_mult);
+    if (training && cfg->drop_connect > 0) {
+        m->drop_mask = malloc(sizeof(int) * (size_t)blocks);
+        m->drop_rate = malloc(sizeof(double) * (size_t)blocks);
+        if (!m->drop_mask || !m->drop_rate) {
+            uakd_spnnet_free(m);
+            return uakd_fail(UAKD_ENOMEM, "uakd_spnnet_new: out of memory");
+        }
+    }
     for (int s = 0; s < 7; s++) {
         const int *st_ = b0_stages[s];
         const int c_out = uakd_spnnet_round_channels(st_[3] * cfg->width_mult);
         const int reps = (int)ceil(st_[4] * cfg->depth_mult);
-        for (int r = 0; r < reps; r++) {
+        for (int r = 0; r < reps; r++, bi++) {
             snprintf(b, sizeof b, "efficientnet.%d.%d", s + 1, r);
-            x = uakd_spnnet_mbconv(net, b, x, st_[0], st_[1], r ? 1 : st_[2], c_out, &bb);
+            const double rate = cfg->drop_connect * bi / blocks;
+            const int drop = m->drop_mask && rate > 0;
+            x = uakd_spnnet_mbconv(net, b, x, st_[0], st_[1], r ? 1 : st_[2], c_out, &bb, drop);
+            snprintf(b, sizeof b, "efficientnet.%d.%d.drop_connect", s + 1, r);
+            const int mask = drop ? uakd_net_find(net, b) : -1;
+            if (mask >= 0) m->drop_mask[m->n_drop] = mask, m->drop_rate[m->n_drop++] = rate;
         }
         if (s == 1 || s == 2 || s == 4 || s == 6) m->taps[nt++] = x;
     }
@@ -265,6 +298,7 @@ uakd_status uakd_spnnet_new(const uakd_spnnet_config *cfg, int max_batch, int tr
         return uakd_fail_context(st, "spnnet (width %g, depth %g, bifpn %dx%d): ", cfg->width_mult, cfg->depth_mult,
                                  cfg->bifpn_width, cfg->bifpn_layers);
     }
+    set_masks(m, max_batch, NULL);
     *out = m;
     return UAKD_OK;
 }
@@ -272,5 +306,15 @@ uakd_status uakd_spnnet_new(const uakd_spnnet_config *cfg, int max_batch, int tr
 void uakd_spnnet_free(uakd_spnnet *m) {
     if (!m) return;
     uakd_net_free(m->net);
+    free(m->drop_mask);
+    free(m->drop_rate);
     free(m);
+}
+
+uakd_status uakd_spnnet_forward(uakd_spnnet *m, int n, int training, uakd_rng *rng) {
+    if (training && m->n_drop && !rng) return uakd_fail(UAKD_EINVAL, "uakd_spnnet_forward: drop-connect needs an rng");
+    if (n < 1 || n > uakd_net_max_batch(m->net))
+        return uakd_fail(UAKD_EINVAL, "uakd_spnnet_forward: batch %d outside 1..%d", n, uakd_net_max_batch(m->net));
+    set_masks(m, n, training ? rng : NULL);
+    return uakd_net_forward(m->net, n, training);
 }

@@ -23,7 +23,7 @@ static void base_config(uakd_spn_train_config *c, const char *out, int bifpn, in
     c->data_root = g_root;
     c->keypoints_csv = g_csv;
     c->out_dir = out;
-    const uakd_spnnet_config m = {0.25, 0.34, bifpn, 2, 2, 11, 128, 128, 0, 0};
+    const uakd_spnnet_config m = {0.25, 0.34, bifpn, 2, 2, 11, 128, 128, 0, 0, 0};
     c->model = m;
     c->batch = 2;
     c->steps = steps;

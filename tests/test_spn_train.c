@@ -39,7 +39,7 @@ static void tiny_config(uakd_spn_train_config *c, const char *out, int64_t steps
     c->data_root = g_root;
     c->keypoints_csv = g_csv;
     c->out_dir = out;
-    const uakd_spnnet_config m = {0.25, 0.34, 16, 2, 2, 11, 128, 128, 0, 0};
+    const uakd_spnnet_config m = {0.25, 0.34, 16, 2, 2, 11, 128, 128, 0, 0, 0};
     c->model = m;
     c->batch = 2;
     c->steps = steps;
@@ -109,31 +109,49 @@ static int load_params(const char *dir, float **out, int64_t *count) {
     return 1;
 }
 
+/* With and without drop-connect (whose masks come from the checkpointed loop stream): a run
+ * stopped at step 3 and resumed ends with the weights of the uninterrupted run, bit for bit; the
+ * drop-connect run's weights differ from the plain run's. */
 static void test_resume_is_exact(void) {
     if (!setup()) {
         CHECK(setup());
         return;
     }
-    uakd_spn_train_config a, b;
-    tiny_config(&a, test_tmp("spn_train_straight"), 6);
-    CHECK_OK(uakd_spn_train_run(&a, NULL));
-    tiny_config(&b, test_tmp("spn_train_resumed"), 6);
-    b.progress = stop_at_3;
-    CHECK_FAILS(uakd_spn_train_run(&b, NULL), UAKD_EINTERRUPTED);
-    b.progress = NULL;
-    b.resume = 1;
-    uakd_spn_train_result res;
-    CHECK_OK(uakd_spn_train_run(&b, &res));
-    CHECK(res.steps_done == 3);
-    float *pa = NULL, *pb = NULL;
-    int64_t na = 0, nb = 0;
-    CHECK(load_params(a.out_dir, &pa, &na) && load_params(b.out_dir, &pb, &nb));
-    CHECK(na == nb && na > 1000 && pa && pb && !memcmp(pa, pb, sizeof(float) * (size_t)na));
-    free(pa), free(pb);
-    double loss[16];
-    int64_t steps[16];
-    CHECK(read_log(b.out_dir, "loss", loss, steps, 16) == 6); /* no duplicated lines after the resume */
-    CHECK(steps[5] == 6);
+    static const double rates[2] = {0, 0.5};
+    float *plain = NULL;
+    int64_t nplain = 0;
+    for (int k = 0; k < 2; k++) {
+        uakd_spn_train_config a, b;
+        char da[64], db[64];
+        snprintf(da, sizeof da, "spn_train_straight_%d", k);
+        snprintf(db, sizeof db, "spn_train_resumed_%d", k);
+        tiny_config(&a, test_tmp(da), 6);
+        a.model.drop_connect = rates[k];
+        CHECK_OK(uakd_spn_train_run(&a, NULL));
+        tiny_config(&b, test_tmp(db), 6);
+        b.model.drop_connect = rates[k];
+        b.progress = stop_at_3;
+        CHECK_FAILS(uakd_spn_train_run(&b, NULL), UAKD_EINTERRUPTED);
+        b.progress = NULL;
+        b.resume = 1;
+        uakd_spn_train_result res;
+        CHECK_OK(uakd_spn_train_run(&b, &res));
+        CHECK(res.steps_done == 3);
+        float *pa = NULL, *pb = NULL;
+        int64_t na = 0, nb = 0;
+        CHECK(load_params(a.out_dir, &pa, &na) && load_params(b.out_dir, &pb, &nb));
+        CHECK_MSG(na == nb && na > 1000 && pa && pb && !memcmp(pa, pb, sizeof(float) * (size_t)na),
+                  "drop-connect %g: the resumed run differs", rates[k]);
+        if (k == 0) plain = pa, nplain = na;
+        else CHECK(plain && na == nplain && memcmp(pa, plain, sizeof(float) * (size_t)na) != 0);
+        if (k == 1) free(pa);
+        free(pb);
+        double loss[16];
+        int64_t steps[16];
+        CHECK(read_log(b.out_dir, "loss", loss, steps, 16) == 6); /* no duplicated lines after the resume */
+        CHECK(steps[5] == 6);
+    }
+    free(plain);
 }
 
 /* Validation every 2 steps of 3 on the 2 validation images: each on a line of its own after the

@@ -138,8 +138,8 @@ static void parity(const char *file, build_fn build) {
 static int build_mbconv(uakd_net *net, int *outs, const char **names) {
     const uakd_spnnet_norm bn = {0, 1e-3f, 0.01f};
     int x = uakd_net_input(net, "x", 8, 16, 16, 0);
-    x = uakd_spnnet_mbconv(net, "a", x, 1, 3, 1, 8, &bn);
-    outs[0] = uakd_spnnet_mbconv(net, "b", x, 6, 5, 2, 16, &bn);
+    x = uakd_spnnet_mbconv(net, "a", x, 1, 3, 1, 8, &bn, 0);
+    outs[0] = uakd_spnnet_mbconv(net, "b", x, 6, 5, 2, 16, &bn, 0);
     names[0] = "y";
     return 1;
 }
@@ -202,7 +202,7 @@ static void test_parity_full(void) {
     uakd_safetensors *st = NULL;
     CHECK_OK(uakd_safetensors_open(DIR "full.safetensors", &st));
     if (!st) return;
-    const uakd_spnnet_config cfg = {0.25, 0.34, 16, 2, 2, 11, 128, 128, 0, 0};
+    const uakd_spnnet_config cfg = {0.25, 0.34, 16, 2, 2, 11, 128, 128, 0, 0, 0};
     for (int b = 0; b < 2; b++) {
         uakd_set_backend(b ? UAKD_BACKEND_FAST : UAKD_BACKEND_REF);
         uakd_spnnet *m = NULL;
@@ -420,6 +420,213 @@ static void test_phi6_forward(void) {
     uakd_spnnet_free(m);
 }
 
+/* ---- drop-connect ---- */
+
+/* One MBConv block with its skip (8 -> 8 channels, 6x6, expand 2) and a drop-connect mask, for
+ * two images; L = sum(y * r). */
+typedef struct dc_block {
+    uakd_net *net;
+    int x, mask, y;
+    float r[2 * 8 * 6 * 6];
+} dc_block;
+
+static void dc_block_new(dc_block *b, int drop) {
+    const uakd_spnnet_norm bn = {0, 1e-3f, 0.01f};
+    CHECK_OK(uakd_net_new(2, &b->net));
+    b->x = uakd_net_input(b->net, "x", 8, 6, 6, 1);
+    b->y = uakd_spnnet_mbconv(b->net, "blk", b->x, 2, 3, 1, 8, &bn, drop);
+    CHECK_OK(uakd_net_build(b->net, 1));
+    b->mask = uakd_net_find(b->net, "blk.drop_connect");
+    uakd_rng rng;
+    uakd_rng_seed(&rng, 11);
+    CHECK_OK(uakd_net_init(b->net, &rng));
+    float *x = uakd_net_out(b->net, b->x);
+    for (int i = 0; i < 2 * 8 * 36; i++) x[i] = (float)uakd_rng_normal(&rng), b->r[i] = (float)uakd_rng_normal(&rng);
+}
+
+static void dc_set_mask(dc_block *b, float m0, float m1) {
+    float *m = uakd_net_out(b->net, b->mask);
+    for (int c = 0; c < 8; c++) m[c] = m0, m[8 + c] = m1;
+}
+
+static double dc_loss(dc_block *b) {
+    CHECK_OK(uakd_net_forward(b->net, 2, 1));
+    const float *y = uakd_net_out(b->net, b->y);
+    double l = 0;
+    for (int i = 0; i < 2 * 8 * 36; i++) l += (double)y[i] * b->r[i];
+    return l;
+}
+
+static void dc_backward(dc_block *b) {
+    uakd_net_zero_grad(b->net);
+    dc_loss(b);
+    memcpy(uakd_net_grad(b->net, b->y), b->r, sizeof b->r);
+    CHECK_OK(uakd_net_backward(b->net, 1, &b->y));
+}
+
+/* Mask 1 is the block without drop-connect, bit for bit (outputs and every gradient); a dropped
+ * image passes its input through; dropping every image makes dL/dx = r and zeroes every parameter
+ * gradient; keeping both at 1/p scales them by 1/p; central differences at a fixed mask (one
+ * image dropped, one kept) match the analytic gradients of the parameters and the input. */
+static void test_drop_connect_block(void) {
+    dc_block a, b;
+    dc_block_new(&a, 0);
+    dc_block_new(&b, 1);
+    CHECK(b.mask >= 0 && uakd_net_find(a.net, "blk.drop_connect") < 0);
+    CHECK(uakd_net_num_params(a.net) == uakd_net_num_params(b.net));
+    int64_t np, npb;
+    uakd_net_params(a.net, &np);
+    uakd_net_params(b.net, &npb);
+    CHECK(np == npb);
+    dc_set_mask(&b, 1, 1);
+    dc_backward(&a);
+    dc_backward(&b);
+    CHECK(!memcmp(uakd_net_out(a.net, a.y), uakd_net_out(b.net, b.y), sizeof a.r));
+    CHECK(!memcmp(uakd_net_grad(a.net, a.x), uakd_net_grad(b.net, b.x), sizeof a.r));
+    float *ga = uakd_net_grads(a.net, &np), *gb = uakd_net_grads(b.net, &npb);
+    CHECK(!memcmp(ga, gb, sizeof(float) * (size_t)np));
+    /* both dropped: y = x, no parameter gradient */
+    dc_set_mask(&b, 0, 0);
+    dc_backward(&b);
+    CHECK(!memcmp(uakd_net_out(b.net, b.y), uakd_net_out(b.net, b.x), sizeof b.r));
+    int zero = 1;
+    for (int64_t i = 0; i < npb; i++) zero &= gb[i] == 0;
+    CHECK(zero);
+    CHECK(!memcmp(uakd_net_grad(b.net, b.x), b.r, sizeof b.r));
+    /* both kept at 1/p: gradients scale by 1/p (float rounding apart) */
+    const float inv_p = (float)(1 / 0.8);
+    float *g1 = malloc(sizeof(float) * (size_t)npb);
+    dc_set_mask(&b, 1, 1);
+    dc_backward(&b);
+    memcpy(g1, gb, sizeof(float) * (size_t)npb);
+    dc_set_mask(&b, inv_p, inv_p);
+    dc_backward(&b);
+    double worst = 0, big = 0;
+    for (int64_t i = 0; i < npb; i++) big = fmax(big, fabs(g1[i]));
+    for (int64_t i = 0; i < npb; i++) worst = fmax(worst, fabs(gb[i] - inv_p * g1[i]));
+    CHECK_MSG(worst <= 1e-5 * big, "gradients at mask 1/p differ from 1/p x those at 1 by %g (largest %g)", worst, big);
+    free(g1);
+    /* image 0 dropped, image 1 kept: the dropped image's output is its input (its input gradient
+     * is not r: batch norm's batch statistics tie its branch to image 1's loss) */
+    dc_set_mask(&b, 0, inv_p);
+    dc_backward(&b);
+    const float *x = uakd_net_out(b.net, b.x), *y = uakd_net_out(b.net, b.y), *gx = uakd_net_grad(b.net, b.x);
+    CHECK(!memcmp(y, x, sizeof(float) * 8 * 36));
+    const int cmul = b.mask + 1; /* the channel multiply reads the branch and the mask */
+    const uakd_layer_info li = uakd_net_layer(b.net, cmul);
+    CHECK(li.kind == UAKD_LAYER_CMUL && li.n_inputs == 2 && li.inputs[1] == b.mask);
+    const float *branch = uakd_net_out(b.net, li.inputs[0]);
+    int exact = 1;
+    for (int i = 8 * 36; i < 2 * 8 * 36; i++) exact &= y[i] == branch[i] * inv_p + x[i];
+    CHECK(exact);
+    /* central differences at this fixed mask */
+    float *params = uakd_net_params(b.net, &npb);
+    float *xin = uakd_net_out(b.net, b.x);
+    float *gp = malloc(sizeof(float) * (size_t)npb), *gxin = malloc(sizeof b.r);
+    memcpy(gp, gb, sizeof(float) * (size_t)npb);
+    memcpy(gxin, gx, sizeof b.r);
+    uakd_rng rng;
+    uakd_rng_seed(&rng, 12);
+    int checked = 0;
+    for (int t = 0; t < 24; t++) {
+        const int on_input = t % 3 == 0;
+        float *v = on_input ? xin : params;
+        const size_t i = (size_t)uakd_rng_below(&rng, on_input ? 2 * 8 * 36 : (uint64_t)npb);
+        const uakd_param *p = NULL;
+        for (int q = 0; !on_input && q < uakd_net_num_params(b.net); q++) {
+            const uakd_param *pq = uakd_net_param(b.net, q);
+            if ((int64_t)i >= pq->offset && (int64_t)i < pq->offset + pq->count) p = pq;
+        }
+        if (p && (p->flags & UAKD_PARAM_BUFFER)) continue;
+        const float h = 1e-2f, keep = v[i];
+        v[i] = keep + h;
+        const double lp = dc_loss(&b);
+        v[i] = keep - h;
+        const double lm = dc_loss(&b);
+        v[i] = keep;
+        const double fd = (lp - lm) / (2 * h), an = on_input ? gxin[i] : gp[i];
+        CHECK_MSG(fabs(fd - an) <= 1e-2 * fmax(1, fabs(fd)), "%s[%zu]: finite difference %.6g, analytic %.6g",
+                  on_input ? "x" : p->name, i, fd, an);
+        checked++;
+    }
+    CHECK(checked >= 12);
+    free(gp), free(gxin);
+    uakd_net_free(a.net);
+    uakd_net_free(b.net);
+}
+
+/* The reduced network with drop-connect: rate r_i = R i / B on the blocks with a skip; a training
+ * forward draws each image's mask from the rng (block by block, image by image, keep when
+ * uniform < 1 - r_i) and each image's branch is exactly 0 or exactly scaled by 1/p; the same seed
+ * gives the same output; other forwards (and inference builds, and R = 0) equal the network
+ * without drop-connect bit for bit, and R = 0 draws nothing. */
+static void test_drop_connect_network(void) {
+    uakd_spnnet_config cfg = {0.25, 0.34, 16, 2, 2, 11, 128, 128, 0, 0, 0.9};
+    uakd_spnnet *m = NULL, *plain = NULL, *inf = NULL;
+    CHECK_OK(uakd_spnnet_new(&cfg, 4, 1, &m));
+    cfg.drop_connect = 0;
+    CHECK_OK(uakd_spnnet_new(&cfg, 4, 1, &plain));
+    CHECK_OK(uakd_spnnet_new(&cfg, 4, 0, &inf));
+    if (!m || !plain || !inf) return;
+    CHECK(plain->n_drop == 0 && inf->n_drop == 0 && m->n_drop == 3); /* stages 4-6 have a second block */
+    CHECK(uakd_net_num_layers(m->net) == uakd_net_num_layers(plain->net) + 2 * m->n_drop);
+    const int blocks = 10; /* ceil(0.34 r) over the 7 stages: 1 + 1 + 1 + 2 + 2 + 2 + 1 */
+    static const int block_index[3] = {4, 6, 8};
+    for (int d = 0; d < m->n_drop; d++) CHECK_NEAR(m->drop_rate[d], 0.9 * block_index[d] / blocks, 1e-15);
+    uakd_spnnet *nets[3] = {m, plain, inf};
+    uakd_rng rng;
+    for (int k = 0; k < 3; k++) {
+        uakd_rng_seed(&rng, 21);
+        CHECK_OK(uakd_net_init(nets[k]->net, &rng));
+        float *x = uakd_net_out(nets[k]->net, nets[k]->input);
+        for (int i = 0; i < 4 * 3 * 128 * 128; i++) x[i] = (float)sin(0.37 * i);
+    }
+    const size_t nh = 4 * (size_t)uakd_net_shape(m->net, m->heatmap, NULL, NULL, NULL);
+    float *h0 = malloc(sizeof(float) * nh);
+    /* evaluation forwards: all three equal (BN running statistics: the init's) */
+    for (int k = 0; k < 3; k++) CHECK_OK(uakd_spnnet_forward(nets[k], 4, 0, NULL));
+    CHECK(!memcmp(uakd_net_out(m->net, m->heatmap), uakd_net_out(plain->net, plain->heatmap), sizeof(float) * nh));
+    CHECK(!memcmp(uakd_net_out(m->net, m->heatmap), uakd_net_out(inf->net, inf->heatmap), sizeof(float) * nh));
+    /* R = 0 trains exactly as before and draws nothing */
+    uakd_rng a, b;
+    uakd_rng_seed(&a, 5);
+    b = a;
+    CHECK_OK(uakd_spnnet_forward(plain, 4, 1, &a));
+    CHECK(!memcmp(&a, &b, sizeof a));
+    CHECK_FAILS(uakd_spnnet_forward(m, 4, 1, NULL), UAKD_EINVAL);
+    /* training forward with drop-connect */
+    uakd_rng_seed(&a, 5);
+    CHECK_OK(uakd_spnnet_forward(m, 4, 1, &a));
+    memcpy(h0, uakd_net_out(m->net, m->heatmap), sizeof(float) * nh);
+    uakd_rng_seed(&b, 5);
+    int dropped = 0, kept = 0;
+    for (int d = 0; d < m->n_drop; d++) {
+        const int mask = m->drop_mask[d], cmul = mask + 1, add = mask + 2;
+        const uakd_layer_info lc = uakd_net_layer(m->net, cmul), la = uakd_net_layer(m->net, add);
+        CHECK(lc.kind == UAKD_LAYER_CMUL && lc.inputs[1] == mask && la.kind == UAKD_LAYER_ADD && la.inputs[0] == cmul);
+        if (lc.kind != UAKD_LAYER_CMUL || la.kind != UAKD_LAYER_ADD) break;
+        const size_t per = (size_t)uakd_net_shape(m->net, add, NULL, NULL, NULL);
+        const float *br = uakd_net_out(m->net, lc.inputs[0]), *in = uakd_net_out(m->net, la.inputs[1]),
+                    *y = uakd_net_out(m->net, add);
+        const double p = 1 - m->drop_rate[d];
+        for (int i = 0; i < 4; i++) {
+            const int keep = uakd_rng_uniform(&b) < p;
+            int exact = 1;
+            for (size_t j = i * per; j < (i + 1) * per; j++) exact &= y[j] == (keep ? br[j] * (float)(1 / p) + in[j] : in[j]);
+            CHECK_MSG(exact, "block %d image %d: output is not %s", d, i, keep ? "x + branch / p" : "x");
+            dropped += !keep, kept += keep;
+        }
+    }
+    CHECK(!memcmp(&a, &b, sizeof a)); /* exactly n_drop x 4 draws */
+    CHECK(dropped > 0 && kept > 0);
+    /* the same seed gives the same output */
+    uakd_rng_seed(&a, 5);
+    CHECK_OK(uakd_spnnet_forward(m, 4, 1, &a));
+    CHECK(!memcmp(h0, uakd_net_out(m->net, m->heatmap), sizeof(float) * nh));
+    free(h0);
+    for (int k = 0; k < 3; k++) uakd_spnnet_free(nets[k]);
+}
+
 static void test_config_errors(void) {
     uakd_spnnet_config cfg;
     CHECK_FAILS(uakd_spnnet_config_phi(2, &cfg), UAKD_EINVAL);
@@ -432,6 +639,12 @@ static void test_config_errors(void) {
     cfg.in_w = cfg.in_h = 128, cfg.group_norm = 1, cfg.bifpn_width = 24; /* 24 channels, groups of 16 */
     CHECK_FAILS(uakd_spnnet_new(&cfg, 1, 0, &m), UAKD_EINVAL);
     CHECK(strstr(uakd_last_error(), "groupnorm") != NULL);
+    CHECK_OK(uakd_spnnet_config_phi(0, &cfg));
+    CHECK(cfg.drop_connect == 0.2);
+    cfg.in_w = cfg.in_h = 128, cfg.drop_connect = 1;
+    CHECK_FAILS(uakd_spnnet_new(&cfg, 1, 1, &m), UAKD_EINVAL);
+    cfg.drop_connect = -0.1;
+    CHECK_FAILS(uakd_spnnet_new(&cfg, 1, 1, &m), UAKD_EINVAL);
 }
 
 int main(void) {
@@ -443,6 +656,8 @@ int main(void) {
     RUN(test_full_size_counts);
     RUN(test_phi0_train_step);
     RUN(test_phi6_forward);
+    RUN(test_drop_connect_block);
+    RUN(test_drop_connect_network);
     RUN(test_config_errors);
     return TEST_END();
 }

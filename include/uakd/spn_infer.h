@@ -35,6 +35,11 @@ typedef struct uakd_spn_pose_result {
     int used;         /* keypoints used */
     double thresh;    /* selection threshold that was used */
     double rmse_px;   /* PnP reprojection RMSE (original pixels) */
+    /* every decoded peak (not only the selected ones), mapped to original pixels, for overlays */
+    int keypoints;                              /* K */
+    double uv[2 * UAKD_SPN_MAX_KEYPOINTS];      /* (K, 2) */
+    double conf[UAKD_SPN_MAX_KEYPOINTS];        /* peak values */
+    uint8_t selected[UAKD_SPN_MAX_KEYPOINTS];   /* 1: passed the selection and went into PnP */
 } uakd_spn_pose_result;
 
 /* One image: hm (K, hh, hw) raw heatmaps; kp3d (K, 3); image_from_input the 2x3 affine from input

@@ -9,9 +9,16 @@
  * (torchvision's convention, which SPNv2 uses; on even sizes stride 2 gives the same output size as
  * TF "same" padding, whose windows sit one pixel lower/right because TF pads bottom/right only). MBConv: [1x1 expand + norm + SiLU] (expand != 1), depthwise k x k (stride) + norm + SiLU,
  * SE (GAP -> 1x1 conv to max(1, c_in/4) + SiLU -> 1x1 conv + sigmoid -> channel multiply),
- * 1x1 project + norm, residual add when stride 1 and c_in == c_out. No drop-connect (the engine
- * runs the deterministic eval-mode identity; not implemented). Taps after stages 2, 3, 5, 7 give
- * P2 (stride 4) .. P5 (stride 32).
+ * 1x1 project + norm, residual add when stride 1 and c_in == c_out. Taps after stages 2, 3, 5, 7
+ * give P2 (stride 4) .. P5 (stride 32).
+ *
+ * Drop-connect (stochastic depth, EfficientNet/EfficientDet): in training builds with
+ * drop_connect = r > 0, block i of the B blocks (counted over all stages from 0) has the rate
+ * r_i = r i / B; a block with its residual add and r_i > 0 multiplies its branch per image by a
+ * mask m (an input layer "PREFIX.drop_connect" of shape (c_out, 1, 1), through the channel
+ * multiply): y = x + m branch, m = 1 / p with probability p = 1 - r_i, else 0, drawn by
+ * uakd_spnnet_forward for training forwards; m = 1 otherwise (inference: identity). Inference
+ * builds have no masks.
  *
  * BiFPN (EfficientDet, extended to P2 as SPNv2 does): the first layer maps P2..P5 to `width`
  * channels by 1x1 conv (bias) + norm and makes P6 = maxpool3/2(conv1x1+norm(P5)), P7 =
@@ -46,6 +53,7 @@ typedef struct uakd_spnnet_config {
     int in_w, in_h;                /* input size, multiples of 128 (P7 has stride 128); 768 x 512 */
     int group_norm;                /* 0: batch norm, 1: group norm (phi 6) */
     int large_backbone;            /* B5+ settings: BN eps 1e-3 momentum 0.01, GN groups of 8 */
+    double drop_connect;           /* training builds: drop-connect rate [0, 1) (EfficientDet: 0.2; 0: off) */
 } uakd_spnnet_config;
 
 /* A norm: group_size 0 = batch norm, else group norm with C / group_size groups. */
@@ -62,9 +70,12 @@ typedef struct uakd_spnnet {
     int features[6]; /* BiFPN outputs P2..P7 (bifpn_width channels) */
     int p2;          /* features[0]: the P2 feature (stride 4) PFKD uses; 64 ch for phi 0, 384 for phi 6 */
     int heatmap;     /* (keypoints, in_h / 4, in_w / 4) raw heatmaps */
+    int n_drop;      /* blocks with a drop-connect mask (training builds with drop_connect > 0) */
+    int *drop_mask;  /* n_drop mask input ids */
+    double *drop_rate; /* their rates r_i */
 } uakd_spnnet;
 
-/* The paper's configurations phi = 0, 3 or 6 at 768 x 512 with 11 keypoints. */
+/* The paper's configurations phi = 0, 3 or 6 at 768 x 512 with 11 keypoints, drop-connect 0.2. */
 uakd_status uakd_spnnet_config_phi(int phi, uakd_spnnet_config *cfg);
 
 /* Builds (uakd_net_build) the network for max_batch images; training = 0 builds inference-only
@@ -72,13 +83,21 @@ uakd_status uakd_spnnet_config_phi(int phi, uakd_spnnet_config *cfg);
 uakd_status uakd_spnnet_new(const uakd_spnnet_config *cfg, int max_batch, int training, uakd_spnnet **out);
 void uakd_spnnet_free(uakd_spnnet *m);
 
+/* uakd_net_forward of n images that sets the drop-connect masks first: a training forward draws
+ * them from rng (per block, then per image: keep when uniform < 1 - r_i), every other forward
+ * sets them to 1. Without masks it is uakd_net_forward. rng may be NULL only when not training or
+ * without masks. */
+uakd_status uakd_spnnet_forward(uakd_spnnet *m, int n, int training, uakd_rng *rng);
+
 /* make_divisible(v, 8) of the EfficientNet scaling (see above). */
 int uakd_spnnet_round_channels(double v);
 
 /* ---- pieces, also used by the PyTorch parity test (errors are sticky, see uakd/net.h) ---- */
-/* One MBConv block named prefix (torchvision names prefix.block.J.*). Returns the output id. */
+/* One MBConv block named prefix (torchvision names prefix.block.J.*). drop_connect != 0: when the
+ * block has its residual add, the branch goes through the mask input "prefix.drop_connect" (see
+ * above; the caller fills it). Returns the output id. */
 int uakd_spnnet_mbconv(uakd_net *net, const char *prefix, int in, int expand, int k, int stride, int c_out,
-                       const uakd_spnnet_norm *norm);
+                       const uakd_spnnet_norm *norm, int drop_connect);
 /* One BiFPN layer named prefix. first != 0: ins = backbone P2..P5 (4 ids), else ins = P2..P7
  * (6 ids). Writes the 6 output ids P2..P7 into outs; returns outs[0] or -1. */
 int uakd_spnnet_bifpn_layer(uakd_net *net, const char *prefix, int first, const int *ins, int width,
