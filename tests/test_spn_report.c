@@ -9,30 +9,17 @@
 #include <string.h>
 
 #include "test.h"
-#include "test_tango_csv.h"
+#include "test_synth_data.h"
 #include "uakd/fileio.h"
 #include "uakd/image.h"
-#include "uakd/synth.h"
 
 static char g_root[1024], g_csv[1100], g_model[1024];
 
 static int setup(void) {
     snprintf(g_root, sizeof g_root, "%s", test_tmp("spn_report_ds"));
-    uakd_synth_config c;
-    uakd_synth_config_default(&c, UAKD_SYNTH_SPEEDPLUS);
-    c.out_dir = g_root;
-    c.count = 7;
-    c.val_fraction = 3.0 / 7;
-    c.width = 320;
-    c.height = 200;
-    c.depth_min = 3;
-    c.depth_max = 6;
-    c.seed = 9;
-    c.threads = 1;
-    uakd_synth_result res;
-    if (uakd_synth_run(&c, NULL, NULL, &res) != UAKD_OK) return 0;
+    const test_synth_spec spec = {UAKD_SYNTH_SPEEDPLUS, 7, 3.0 / 7, 320, 200, 3, 6, 9};
+    if (!test_synth_dataset(g_root, &spec)) return 0;
     snprintf(g_csv, sizeof g_csv, "%s/kp.csv", g_root);
-    if (!test_write_tango_csv(g_csv)) return 0;
     snprintf(g_model, sizeof g_model, "%s", test_tmp("spn_report_model"));
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
