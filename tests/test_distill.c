@@ -221,20 +221,33 @@ static void test_ablate_cli(void) {
         return;
     }
     static char s[1 << 20];
-    char dir[1100], cmd[8192];
-    snprintf(dir, sizeof dir, "%s", test_tmp("distill_ablate"));
-    for (int run = 0; run < 3; run++) {
+    char dir[2][1100], cmd[8192];
+    snprintf(dir[0], sizeof dir[0], "%s", test_tmp("distill_ablate"));
+    snprintf(dir[1], sizeof dir[1], "%s", test_tmp("distill_ablate_seq"));
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir[0], dir[1]);
+    CHECK(system(cmd) == 0);
+    /* 0: two parallel runs (--jobs 2); 1: the same command reuses them; 2: other settings stop it;
+     * 3: one run after the other in a second directory */
+    for (int run = 0; run < 4; run++) {
         snprintf(cmd, sizeof cmd,
-                 "%s ablate --ensemble %s --out %s --methods student,uakd --seeds 1 --eval-max 3 --tau 2 -- --data %s "
-                 "--obj 1 --variant darknet-tiny-h --width 8 --tower 1 --input 64 --batch 2 --steps %d --val-split none "
-                 "--threads 1 2>&1",
-                 cli, g_ens, dir, g_ds, run == 2 ? 3 : 2);
+                 "%s ablate --ensemble %s --out %s --methods student,uakd --seeds 1 --eval-max 3 --tau 2 --jobs %d -- "
+                 "--data %s --obj 1 --variant darknet-tiny-h --width 8 --tower 1 --input 64 --batch 2 --steps %d "
+                 "--val-split none --threads 1 2>&1",
+                 cli, g_ens, dir[run == 3], run == 3 ? 1 : 2, g_ds, run == 2 ? 3 : 2);
         const int rc = test_run_cmd(cmd, s, sizeof s);
-        if (run == 0) CHECK_MSG(rc == 0 && strstr(s, "| teacher member_0 ") && strstr(s, "| teacher member_1 ") &&
-                                    strstr(s, "| student ") && strstr(s, "| uakd "), "%s", s);
+        if (run == 0 || run == 3)
+            CHECK_MSG(rc == 0 && strstr(s, "| teacher member_0 ") && strstr(s, "| teacher member_1 ") &&
+                          strstr(s, "| student ") && strstr(s, "| uakd "), "%s", s);
         if (run == 1) CHECK_MSG(rc == 0 && strstr(s, "student_seed1 finished with the same settings, reused") &&
                                     strstr(s, "uakd_seed1 finished with the same settings, reused"), "%s", s);
         if (run == 2) CHECK_MSG(rc != 0 && strstr(s, "steps: recorded 2, now 3"), "%s", s);
+    }
+    /* the parallel runs wrote their logs and the same weights as the sequential ones */
+    for (int m = 0; m < 2; m++) {
+        const char *name = m ? "uakd_seed1" : "student_seed1";
+        snprintf(cmd, sizeof cmd, "grep -q 'step 2/2' %s/%s.log && cmp -s %s/%s/model.safetensors %s/%s/model.safetensors",
+                 dir[0], name, dir[0], name, dir[1], name);
+        CHECK_MSG(system(cmd) == 0, "%s", name);
     }
 }
 

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "distill_opts.h"
+#include "jobs.h"
 #include "uakd/fileio.h"
 #include "uakd/infer.h"
 #include "uakd/plot.h"
@@ -46,6 +47,8 @@ static void usage(FILE *f) {
             "  --seeds N           student seeds per method, 1..%d [3]\n"
             "  --eval-split NAME   split to evaluate on [test]\n"
             "  --eval-max N        instances evaluated (the first of the split), 0 = all [0]\n"
+            "  --jobs J            training runs at the same time, as separate processes; each then\n"
+            "                      writes its output to DIR/<method>_seed<S>.log [1]\n"
             "  the method settings of `uakd distill` (not --method):\n%s"
             "  -- ...              the options of `uakd train` (data, student, schedule, --seed = first seed)\n\n"
             "example: uakd ablate --ensemble runs/ens --out runs/ablate --seeds 2 --methods student,adlp+fkd,uakd+pfkd \\\n"
@@ -205,17 +208,27 @@ static int parse_methods(const char *s, uakd_distill_method *out, int *n) {
     return *n > 0;
 }
 
+typedef struct run_job {
+    distill_opts *d;
+    uakd_train_config *c;
+} run_job;
+
+static int run_distill_job(void *arg) {
+    const run_job *r = arg;
+    return distill_run("ablate", r->d, r->c, NULL);
+}
+
 int uakd_cmd_ablate(int argc, char **argv) {
     if (spn_cli_family(argc, argv)) return spn_cmd_ablate(argc, argv); /* SPNv2 students */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
     const int sep = uakd_cli_find_sep(argc, argv);
     /* ablate's own options first, the rest are the method settings of distill */
     static const struct option opts[] = {{"methods", 1, 0, 'm'}, {"seeds", 1, 0, 's'}, {"eval-split", 1, 0, 'e'},
-                                         {"eval-max", 1, 0, 'x'}, {0, 0, 0, 0}};
+                                         {"eval-max", 1, 0, 'x'}, {"jobs", 1, 0, 'j'},   {0, 0, 0, 0}};
     uakd_distill_method methods[UAKD_DISTILL_METHODS] = {UAKD_DISTILL_STUDENT, UAKD_DISTILL_ADLP, UAKD_DISTILL_ADLP_FKD,
                                                          UAKD_DISTILL_UAKD,    UAKD_DISTILL_PFKD, UAKD_DISTILL_UAKD_PFKD};
     int nmethods = UAKD_DISTILL_METHODS;
-    long seeds = 3, eval_max = 0;
+    long seeds = 3, eval_max = 0, jobs = 1;
     const char *eval_split = "test";
     char **rest = malloc(sizeof(char *) * (size_t)(sep + 1));
     if (!rest) return UAKD_EXIT_FAILURE;
@@ -238,6 +251,7 @@ int uakd_cmd_ablate(int argc, char **argv) {
         if (o->val == 'm') ok = parse_methods(v, methods, &nmethods);
         else if (o->val == 's') ok = uakd_cli_parse_long("ablate", "--seeds", v, 1, MAX_SEEDS, &seeds);
         else if (o->val == 'e') eval_split = v;
+        else if (o->val == 'j') ok = uakd_cli_parse_long("ablate", "--jobs", v, 1, 256, &jobs);
         else ok = uakd_cli_parse_long("ablate", "--eval-max", v, 0, 100000000, &eval_max);
     }
     distill_opts d;
@@ -259,6 +273,7 @@ int uakd_cmd_ablate(int argc, char **argv) {
     }
     /* training runs */
     static char dirs[UAKD_DISTILL_METHODS][MAX_SEEDS][4200];
+    cli_jobs jobs_state = {(int)jobs, 0, 0};
     for (int mi = 0; mi < nmethods; mi++)
         for (int s = 0; s < seeds; s++) {
             const uint64_t seed = base.seed + (uint64_t)s;
@@ -284,9 +299,22 @@ int uakd_cmd_ablate(int argc, char **argv) {
             c.resume = file_exists(dirs[mi][s], "checkpoint.safetensors");
             fprintf(stderr, "ablate: %s (method %s, seed %llu)%s\n", dirs[mi][s], uakd_distill_method_name(methods[mi]),
                     (unsigned long long)seed, c.resume ? ", resuming" : "");
-            const int rc = distill_run("ablate", &dm, &c, NULL);
-            if (rc) return rc;
+            if (jobs == 1) {
+                const int rc = distill_run("ablate", &dm, &c, NULL);
+                if (rc) return rc;
+                continue;
+            }
+            char log[4300];
+            snprintf(log, sizeof log, "%s.log", dirs[mi][s]);
+            run_job rj = {&dm, &c};
+            cli_jobs_start(&jobs_state, log, run_distill_job, &rj);
         }
+    cli_jobs_wait_all(&jobs_state);
+    if (jobs_state.failed) {
+        fprintf(stderr, "uakd ablate: a training run failed or was interrupted (see %s/*.log); rerun the same command to "
+                        "resume it\n", d.out);
+        return UAKD_EXIT_FAILURE;
+    }
     /* evaluation */
     uakd_bop_options bo = {base.obj_ids, base.num_obj_ids, 0};
     uakd_dataset *ds;

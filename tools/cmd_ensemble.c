@@ -9,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "cli.h"
+#include "jobs.h"
 #include "uakd/distill.h"
 #include "uakd/train.h"
 #include "spn_cli.h"
@@ -62,6 +61,18 @@ static int train_member(const char *dir, int e, const uakd_ensemble_info *info, 
     return wdr_train_run_cli(cmd, &c, NULL);
 }
 
+typedef struct member_job {
+    const char *dir;
+    int e;
+    const uakd_ensemble_info *info;
+    const uakd_train_config *base;
+} member_job;
+
+static int run_member_job(void *arg) {
+    const member_job *m = arg;
+    return train_member(m->dir, m->e, m->info, m->base);
+}
+
 int uakd_cmd_ensemble(int argc, char **argv) {
     if (spn_cli_family(argc, argv)) return spn_cmd_ensemble(argc, argv); /* SPNv2 members */
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
@@ -107,34 +118,21 @@ int uakd_cmd_ensemble(int argc, char **argv) {
     uakd_ensemble_info info;
     int rc = print_state(dir, (int)members, s0, &info);
     if (rc) return rc;
-    int running = 0, failed = 0;
-    for (int e = 0; e < members && !failed; e++) {
+    cli_jobs jobs_state = {(int)jobs, 0, 0};
+    for (int e = 0; e < members && !jobs_state.failed; e++) {
         if (info.m[e].finished) {
             fprintf(stderr, "ensemble: member_%d finished, skipped\n", e);
             continue;
         }
         if (jobs == 1) {
-            rc = train_member(dir, e, &info, &base);
-            if (rc) failed = 1;
+            jobs_state.failed |= train_member(dir, e, &info, &base) != 0;
             continue;
         }
-        if (running == jobs) {
-            int ws;
-            if (wait(&ws) > 0) running--, failed |= !WIFEXITED(ws) || WEXITSTATUS(ws) != 0;
-        }
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid < 0) {
-            fprintf(stderr, "uakd ensemble: fork failed: %s\n", strerror(errno));
-            failed = 1;
-        } else if (pid == 0) {
-            _exit(train_member(dir, e, &info, &base));
-        } else running++;
+        member_job mj = {dir, e, &info, &base};
+        cli_jobs_start(&jobs_state, NULL, run_member_job, &mj);
     }
-    for (; running > 0; running--) {
-        int ws;
-        if (wait(&ws) > 0) failed |= !WIFEXITED(ws) || WEXITSTATUS(ws) != 0;
-    }
+    cli_jobs_wait_all(&jobs_state);
+    const int failed = jobs_state.failed;
     fprintf(stderr, "ensemble %s:\n", dir);
     rc = print_state(dir, (int)members, s0, &info);
     if (rc) return rc;
