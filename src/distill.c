@@ -71,7 +71,7 @@ struct uakd_distill {
     int *sidx;                           /* [B cap] index into targets->pos */
     float *tmass;                        /* [B cap][8] */
     /* PFKD scratch */
-    float *rs, *rt, *grs, *tmp, *pts, *xy; /* regions (region-major), level-layout temp, points */
+    float *rs, *rt, *grs; /* regions (region-major) */
     int *roff_s, *roff_t;
     double *fkd_work;
     float *fkd_grad;
@@ -106,7 +106,7 @@ void uakd_distill_free(uakd_distill *d) {
     uakd_kd_ctx_free(d->kd);
     uakd_net_free(d->adapter);
     free(d->n), free(d->x), free(d->logit), free(d->gx), free(d->glogit), free(d->sidx), free(d->tmass);
-    free(d->rs), free(d->rt), free(d->grs), free(d->tmp), free(d->pts), free(d->xy), free(d->roff_s), free(d->roff_t);
+    free(d->rs), free(d->rt), free(d->grs), free(d->roff_s), free(d->roff_t);
     free(d->fkd_work), free(d->fkd_grad);
     free(d);
 }
@@ -146,12 +146,9 @@ static uakd_status alloc_all(uakd_distill *d, const uakd_wdr_levels *slv, const 
         d->rs = malloc(sizeof(float) * per);
         d->rt = malloc(sizeof(float) * per);
         d->grs = malloc(sizeof(float) * per);
-        d->tmp = malloc(sizeof(float) * per);
-        d->pts = malloc(sizeof(float) * 2 * rr * regions);
-        d->xy = malloc(sizeof(float) * 2 * regions);
         d->roff_s = malloc(sizeof(int) * regions);
         d->roff_t = malloc(sizeof(int) * regions);
-        if (!d->rs || !d->rt || !d->grs || !d->tmp || !d->pts || !d->xy || !d->roff_s || !d->roff_t)
+        if (!d->rs || !d->rt || !d->grs || !d->roff_s || !d->roff_t)
             return uakd_fail(UAKD_ENOMEM, "distill: out of memory (PFKD regions)");
     }
     if (has_fkd(d->cfg.method)) {
@@ -344,20 +341,13 @@ static uakd_status regions(uakd_distill *d, const side *s, int count, const int 
         }
         for (int i = i0; i < i1; i++)
             if (level[i] != l) return uakd_fail(UAKD_EINVAL, "distill: local predictions not grouped by level");
-        const int nreg = (i1 - i0) * 8, P = nreg * rr;
-        for (int q = 0; q < nreg; q++) d->xy[2 * q] = pix[i0 * 16 + 2 * q], d->xy[2 * q + 1] = pix[i0 * 16 + 2 * q + 1];
-        if (!dout) {
-            UAKD_TRY(uakd_pfkd_sample(s->feat[l], C, h, w, s->lv->stride[l], r, nreg, d->xy, d->pts, d->tmp));
-            for (int c = 0; c < C; c++)
-                for (int q = 0; q < nreg; q++)
-                    memcpy(out + ((size_t)(i0 * 8 + q) * C + c) * rr, d->tmp + (size_t)c * P + (size_t)q * rr, sizeof(float) * rr);
-        } else {
-            for (int c = 0; c < C; c++)
-                for (int q = 0; q < nreg; q++)
-                    memcpy(d->tmp + (size_t)c * P + (size_t)q * rr, dout + ((size_t)(i0 * 8 + q) * C + c) * rr, sizeof(float) * rr);
-            UAKD_TRY(uakd_pfkd_sample_backward(s->feat[l], C, h, w, s->lv->stride[l], r, nreg, d->xy, d->tmp, d->pts,
-                                               s->dfeat[l]));
-        }
+        const int nreg = (i1 - i0) * 8;
+        const size_t ldr = (size_t)C * rr, o = (size_t)i0 * 8 * ldr;
+        if (!dout)
+            UAKD_TRY(uakd_pfkd_sample_ld(s->feat[l], C, h, w, s->lv->stride[l], r, nreg, pix + i0 * 16, ldr, rr, out + o));
+        else
+            UAKD_TRY(uakd_pfkd_sample_backward_ld(C, h, w, s->lv->stride[l], r, nreg, pix + i0 * 16, dout + o, ldr, rr,
+                                                  s->dfeat[l]));
     }
     return UAKD_OK;
 }

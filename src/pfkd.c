@@ -1,7 +1,8 @@
 /* PFKD regions and losses, FKD attention-masked feature loss (formulas in uakd/pfkd.h).
  *
- * Regions are sampled with the engine's bilinear kernel (uakd_sample_forward / _backward, zero
- * outside the map) at x = u / s - 0.5 + a - (r-1)/2; the PFKD loss is the plan-weighted mean
+ * Regions are sampled with the engine's bilinear rule (uakd_sample_forward / _backward, zero
+ * outside the map; the same weights in the same order, so the same floats) at
+ * x = u / s - 0.5 + a - (r-1)/2, the four taps of each sample located once for all channels; the PFKD loss is the plan-weighted mean
  * squared difference of region vectors; FKD weighs a whole-map squared difference with the
  * averaged, detached spatial x channel attention of teacher and student. */
 #include "uakd/pfkd.h"
@@ -9,7 +10,6 @@
 #include <math.h>
 #include <string.h>
 
-#include "uakd/layers.h"
 
 void uakd_pfkd_region_points(double u, double v, int stride, int r, float *pts) {
     const double x = u / stride - 0.5, y = v / stride - 0.5, h = 0.5 * (r - 1);
@@ -31,25 +31,94 @@ static void fill_points(int stride, int r, int count, const float *xy, float *pt
     for (int i = 0; i < count; i++) uakd_pfkd_region_points(xy[2 * i], xy[2 * i + 1], stride, r, pts + 2 * i * r * r);
 }
 
+/* Bilinear taps of CHUNK consecutive samples of one region, computed once for all channels. */
+#define CHUNK 64
+typedef struct taps {
+    int off[CHUNK][4];  /* flat offsets into the H x W plane, -1 outside */
+    float wt[CHUNK][4]; /* weights of (y0,x0), (y0,x0+1), (y0+1,x0), (y0+1,x0+1) */
+} taps;
+
+/* The taps of uakd_sample_forward (uakd/layers.h) for the point (x, y): the same weights in the
+ * same order, so every sum below is bit-identical to the engine kernel's. */
+static void locate(int h, int w, float x, float y, int *off, float *wt) {
+    const float xf = floorf(x), yf = floorf(y), fx = x - xf, fy = y - yf;
+    const int x0 = (xf >= -2.0f && xf <= (float)w) ? (int)xf : -2; /* far away and NaN: outside */
+    const int y0 = (yf >= -2.0f && yf <= (float)h) ? (int)yf : -2;
+    const int xs[4] = {x0, x0 + 1, x0, x0 + 1}, ys[4] = {y0, y0, y0 + 1, y0 + 1};
+    wt[0] = (1 - fx) * (1 - fy), wt[1] = fx * (1 - fy), wt[2] = (1 - fx) * fy, wt[3] = fx * fy;
+    for (int i = 0; i < 4; i++) off[i] = (xs[i] >= 0 && xs[i] < w && ys[i] >= 0 && ys[i] < h) ? ys[i] * w + xs[i] : -1;
+}
+
+/* Taps of samples t0 .. t0 + n - 1 of the region around input pixel (u, v) (the points of
+ * uakd_pfkd_region_points, computed the same way). */
+static void region_taps(int h, int w, double u, double v, int stride, int r, int t0, int n, taps *tp) {
+    const double x = u / stride - 0.5, y = v / stride - 0.5, hr = 0.5 * (r - 1);
+    for (int p = 0; p < n; p++) {
+        const int a = (t0 + p) % r, b = (t0 + p) / r;
+        locate(h, w, (float)(x + a - hr), (float)(y + b - hr), tp->off[p], tp->wt[p]);
+    }
+}
+
+static inline float tap(const float *plane, int off) { return off >= 0 ? plane[off] : 0.0f; }
+
+uakd_status uakd_pfkd_sample_ld(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
+                                size_t ld_region, size_t ld_channel, float *out) {
+    UAKD_TRY(check_sample(c, h, w, stride, r, count));
+    const int rr = r * r;
+    const size_t hw = (size_t)h * w;
+    taps tp;
+    for (int i = 0; i < count; i++)
+        for (int t0 = 0; t0 < rr; t0 += CHUNK) {
+            const int n = rr - t0 < CHUNK ? rr - t0 : CHUNK;
+            region_taps(h, w, xy[2 * i], xy[2 * i + 1], stride, r, t0, n, &tp);
+            for (int ch = 0; ch < c; ch++) {
+                const float *fp = feat + ch * hw;
+                float *o = out + i * ld_region + ch * ld_channel + t0;
+                for (int p = 0; p < n; p++) {
+                    float s = 0;
+                    for (int k = 0; k < 4; k++) s += tp.wt[p][k] * tap(fp, tp.off[p][k]);
+                    o[p] = s;
+                }
+            }
+        }
+    return UAKD_OK;
+}
+
+uakd_status uakd_pfkd_sample_backward_ld(int c, int h, int w, int stride, int r, int count, const float *xy,
+                                         const float *dout, size_t ld_region, size_t ld_channel, float *dfeat) {
+    UAKD_TRY(check_sample(c, h, w, stride, r, count));
+    const int rr = r * r;
+    const size_t hw = (size_t)h * w;
+    memset(dfeat, 0, sizeof(float) * c * hw);
+    taps tp;
+    for (int i = 0; i < count; i++)
+        for (int t0 = 0; t0 < rr; t0 += CHUNK) {
+            const int n = rr - t0 < CHUNK ? rr - t0 : CHUNK;
+            region_taps(h, w, xy[2 * i], xy[2 * i + 1], stride, r, t0, n, &tp);
+            for (int ch = 0; ch < c; ch++) {
+                float *dp = dfeat + ch * hw;
+                const float *g = dout + i * ld_region + ch * ld_channel + t0;
+                for (int p = 0; p < n; p++)
+                    for (int k = 0; k < 4; k++)
+                        if (tp.off[p][k] >= 0) dp[tp.off[p][k]] += tp.wt[p][k] * g[p];
+            }
+        }
+    return UAKD_OK;
+}
+
 uakd_status uakd_pfkd_sample(const float *feat, int c, int h, int w, int stride, int r, int count,
                              const float *xy, float *pts, float *out) {
     UAKD_TRY(check_sample(c, h, w, stride, r, count));
-    if (count == 0) return UAKD_OK;
     fill_points(stride, r, count, xy, pts);
-    uakd_sample_forward(1, c, h, w, count * r * r, feat, pts, out);
-    return UAKD_OK;
+    return uakd_pfkd_sample_ld(feat, c, h, w, stride, r, count, xy, (size_t)r * r, (size_t)count * r * r, out);
 }
 
 uakd_status uakd_pfkd_sample_backward(const float *feat, int c, int h, int w, int stride, int r, int count,
                                       const float *xy, const float *dout, float *pts, float *dfeat) {
     UAKD_TRY(check_sample(c, h, w, stride, r, count));
-    if (count == 0) {
-        memset(dfeat, 0, sizeof(float) * (size_t)c * h * w);
-        return UAKD_OK;
-    }
     fill_points(stride, r, count, xy, pts);
-    uakd_sample_backward(1, c, h, w, count * r * r, feat, pts, dout, dfeat, NULL);
-    return UAKD_OK;
+    return uakd_pfkd_sample_backward_ld(c, h, w, stride, r, count, xy, dout, (size_t)r * r,
+                                        (size_t)count * r * r, dfeat);
 }
 
 double uakd_pfkd_loss(int n, int m, int c, int rr, const float *rs, int lds, const int *rs_off, const float *rt,

@@ -33,6 +33,8 @@
 #ifndef UAKD_PFKD_H
 #define UAKD_PFKD_H
 
+#include <stddef.h>
+
 #include "uakd/status.h"
 
 /* The r*r sampling points (feature-grid coordinates, (x, y) pairs) of the region around input
@@ -40,13 +42,21 @@
 void uakd_pfkd_region_points(double u, double v, int stride, int r, float *pts);
 
 /* Samples `count` regions of map feat (C, H, W) around the points xy[2i], xy[2i+1] (input pixels)
- * at stride s into out (layout above). pts is scratch of 2 count r^2 floats. */
+ * at stride s into out (layout above). pts receives the sampling points (2 count r^2 floats,
+ * uakd_pfkd_region_points of each region). */
 uakd_status uakd_pfkd_sample(const float *feat, int c, int h, int w, int stride, int r, int count,
                              const float *xy, float *pts, float *out);
 /* Backward of uakd_pfkd_sample for the same points: ASSIGNS dfeat (C, H, W) = the scatter of dout
- * (layout of out). pts is scratch as above. */
+ * (layout of out). pts as above. */
 uakd_status uakd_pfkd_sample_backward(const float *feat, int c, int h, int w, int stride, int r, int count,
                                       const float *xy, const float *dout, float *pts, float *dfeat);
+/* The same with any region layout: element (c, t) of region i at out[i ld_region + c ld_channel
+ * + t] (the layout above: ld_region = r^2, ld_channel = count r^2; region-major, one region's
+ * C r^2 values together: ld_region = C r^2, ld_channel = r^2). */
+uakd_status uakd_pfkd_sample_ld(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
+                                size_t ld_region, size_t ld_channel, float *out);
+uakd_status uakd_pfkd_sample_backward_ld(int c, int h, int w, int stride, int r, int count, const float *xy,
+                                         const float *dout, size_t ld_region, size_t ld_channel, float *dfeat);
 
 /* One PFKD problem: student regions i < n of rs (element (c, t) at rs[c * lds + rs_off[i] + t]),
  * teacher regions j < m of rt likewise (ldt, rt_off), c channels, rr = r^2 samples, plan n x m
