@@ -61,48 +61,86 @@ static void region_taps(int h, int w, double u, double v, int stride, int r, int
 
 static inline float tap(const float *plane, int off) { return off >= 0 ? plane[off] : 0.0f; }
 
-uakd_status uakd_pfkd_sample_ld(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
-                                size_t ld_region, size_t ld_channel, float *out) {
-    UAKD_TRY(check_sample(c, h, w, stride, r, count));
+/* Forward (dout == NULL: out in the layout of uakd/pfkd.h) or backward (dfeat[c][off] += w dout)
+ * over the taps of every sample, for maps in (C, H, W). */
+static void sample_chw(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
+                       float *out, const float *dout, float *dfeat) {
     const int rr = r * r;
-    const size_t hw = (size_t)h * w;
+    const size_t hw = (size_t)h * w, P = (size_t)count * rr;
     taps tp;
     for (int i = 0; i < count; i++)
         for (int t0 = 0; t0 < rr; t0 += CHUNK) {
             const int n = rr - t0 < CHUNK ? rr - t0 : CHUNK;
             region_taps(h, w, xy[2 * i], xy[2 * i + 1], stride, r, t0, n, &tp);
             for (int ch = 0; ch < c; ch++) {
-                const float *fp = feat + ch * hw;
-                float *o = out + i * ld_region + ch * ld_channel + t0;
-                for (int p = 0; p < n; p++) {
-                    float s = 0;
-                    for (int k = 0; k < 4; k++) s += tp.wt[p][k] * tap(fp, tp.off[p][k]);
-                    o[p] = s;
+                const size_t o = ch * P + (size_t)i * rr + t0;
+                if (!dout) {
+                    const float *fp = feat + ch * hw;
+                    for (int p = 0; p < n; p++) {
+                        float v = 0;
+                        for (int k = 0; k < 4; k++) v += tp.wt[p][k] * tap(fp, tp.off[p][k]);
+                        out[o + p] = v;
+                    }
+                } else {
+                    float *dp = dfeat + ch * hw;
+                    for (int p = 0; p < n; p++)
+                        for (int k = 0; k < 4; k++)
+                            if (tp.off[p][k] >= 0) dp[tp.off[p][k]] += tp.wt[p][k] * dout[o + p];
                 }
             }
         }
-    return UAKD_OK;
 }
 
-uakd_status uakd_pfkd_sample_backward_ld(int c, int h, int w, int stride, int r, int count, const float *xy,
-                                         const float *dout, size_t ld_region, size_t ld_channel, float *dfeat) {
-    UAKD_TRY(check_sample(c, h, w, stride, r, count));
+/* The same for maps in (H, W, C): every tap reads and writes C consecutive floats, in blocks of
+ * CBLOCK channels; a tap outside the map reads a zero row, as the engine's zero padding. */
+#define CBLOCK 64
+static const float zero_row[CBLOCK];
+
+static void sample_hwc(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
+                       float *out, const float *dout, float *dfeat) {
     const int rr = r * r;
-    const size_t hw = (size_t)h * w;
-    memset(dfeat, 0, sizeof(float) * c * hw);
     taps tp;
     for (int i = 0; i < count; i++)
         for (int t0 = 0; t0 < rr; t0 += CHUNK) {
             const int n = rr - t0 < CHUNK ? rr - t0 : CHUNK;
             region_taps(h, w, xy[2 * i], xy[2 * i + 1], stride, r, t0, n, &tp);
-            for (int ch = 0; ch < c; ch++) {
-                float *dp = dfeat + ch * hw;
-                const float *g = dout + i * ld_region + ch * ld_channel + t0;
-                for (int p = 0; p < n; p++)
-                    for (int k = 0; k < 4; k++)
-                        if (tp.off[p][k] >= 0) dp[tp.off[p][k]] += tp.wt[p][k] * g[p];
+            for (int p = 0; p < n; p++) {
+                const size_t o = ((size_t)i * rr + t0 + p) * c;
+                const int *off = tp.off[p];
+                const float *wt = tp.wt[p];
+                for (int c0 = 0; c0 < c; c0 += CBLOCK) {
+                    const int nc = c - c0 < CBLOCK ? c - c0 : CBLOCK;
+                    if (!dout) {
+                        const float *f[4];
+                        for (int k = 0; k < 4; k++) f[k] = off[k] >= 0 ? feat + (size_t)off[k] * c + c0 : zero_row;
+                        float *restrict y = out + o + c0;
+                        for (int ch = 0; ch < nc; ch++)
+                            y[ch] = 0.0f + wt[0] * f[0][ch] + wt[1] * f[1][ch] + wt[2] * f[2][ch] + wt[3] * f[3][ch];
+                    } else {
+                        const float *restrict g = dout + o + c0;
+                        for (int k = 0; k < 4; k++) {
+                            if (off[k] < 0) continue;
+                            float *restrict d = dfeat + (size_t)off[k] * c + c0;
+                            for (int ch = 0; ch < nc; ch++) d[ch] += wt[k] * g[ch];
+                        }
+                    }
+                }
             }
         }
+}
+
+uakd_status uakd_pfkd_sample_hwc(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
+                                 float *out) {
+    UAKD_TRY(check_sample(c, h, w, stride, r, count));
+    sample_hwc(feat, c, h, w, stride, r, count, xy, out, NULL, NULL);
+    return UAKD_OK;
+}
+
+uakd_status uakd_pfkd_sample_hwc_backward(int c, int h, int w, int stride, int r, int count, const float *xy,
+                                          const float *dout, float *dfeat) {
+    UAKD_TRY(check_sample(c, h, w, stride, r, count));
+    memset(dfeat, 0, sizeof(float) * (size_t)c * h * w);
+    sample_hwc(NULL, c, h, w, stride, r, count, xy, NULL, dout, dfeat);
     return UAKD_OK;
 }
 
@@ -110,15 +148,17 @@ uakd_status uakd_pfkd_sample(const float *feat, int c, int h, int w, int stride,
                              const float *xy, float *pts, float *out) {
     UAKD_TRY(check_sample(c, h, w, stride, r, count));
     fill_points(stride, r, count, xy, pts);
-    return uakd_pfkd_sample_ld(feat, c, h, w, stride, r, count, xy, (size_t)r * r, (size_t)count * r * r, out);
+    sample_chw(feat, c, h, w, stride, r, count, xy, out, NULL, NULL);
+    return UAKD_OK;
 }
 
 uakd_status uakd_pfkd_sample_backward(const float *feat, int c, int h, int w, int stride, int r, int count,
                                       const float *xy, const float *dout, float *pts, float *dfeat) {
     UAKD_TRY(check_sample(c, h, w, stride, r, count));
     fill_points(stride, r, count, xy, pts);
-    return uakd_pfkd_sample_backward_ld(c, h, w, stride, r, count, xy, dout, (size_t)r * r,
-                                        (size_t)count * r * r, dfeat);
+    memset(dfeat, 0, sizeof(float) * (size_t)c * h * w);
+    sample_chw(NULL, c, h, w, stride, r, count, xy, NULL, dout, dfeat);
+    return UAKD_OK;
 }
 
 double uakd_pfkd_loss(int n, int m, int c, int rr, const float *rs, int lds, const int *rs_off, const float *rt,

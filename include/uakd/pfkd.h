@@ -50,13 +50,15 @@ uakd_status uakd_pfkd_sample(const float *feat, int c, int h, int w, int stride,
  * (layout of out). pts as above. */
 uakd_status uakd_pfkd_sample_backward(const float *feat, int c, int h, int w, int stride, int r, int count,
                                       const float *xy, const float *dout, float *pts, float *dfeat);
-/* The same with any region layout: element (c, t) of region i at out[i ld_region + c ld_channel
- * + t] (the layout above: ld_region = r^2, ld_channel = count r^2; region-major, one region's
- * C r^2 values together: ld_region = C r^2, ld_channel = r^2). */
-uakd_status uakd_pfkd_sample_ld(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
-                                size_t ld_region, size_t ld_channel, float *out);
-uakd_status uakd_pfkd_sample_backward_ld(int c, int h, int w, int stride, int r, int count, const float *xy,
-                                         const float *dout, size_t ld_region, size_t ld_channel, float *dfeat);
+/* The same for a map in (H, W, C) (element (c, y, x) at feat[(y W + x) C + c]) into the
+ * sample-major layout: element (c, t) of region i at out[(i r^2 + t) C + c], so one region is
+ * C r^2 consecutive floats; the values are those of uakd_pfkd_sample, bit for bit. Each tap
+ * reads C consecutive floats (vectorised), instead of C planes. The backward ASSIGNS dfeat
+ * (H, W, C). */
+uakd_status uakd_pfkd_sample_hwc(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
+                                 float *out);
+uakd_status uakd_pfkd_sample_hwc_backward(int c, int h, int w, int stride, int r, int count, const float *xy,
+                                          const float *dout, float *dfeat);
 
 /* One PFKD problem: student regions i < n of rs (element (c, t) at rs[c * lds + rs_off[i] + t]),
  * teacher regions j < m of rt likewise (ldt, rt_off), c channels, rr = r^2 samples, plan n x m
