@@ -71,7 +71,7 @@ struct uakd_distill {
     int *sidx;                           /* [B cap] index into targets->pos */
     float *tmass;                        /* [B cap][8] */
     /* PFKD scratch */
-    float *rs, *rt, *grs, *tmp, *pts, *xy; /* regions (region-major), level-layout temp, points */
+    float *rs, *rt, *grs, *hwc; /* regions (region-major), one level map in (H, W, C) */
     int *roff_s, *roff_t;
     double *fkd_work;
     float *fkd_grad;
@@ -106,7 +106,7 @@ void uakd_distill_free(uakd_distill *d) {
     uakd_kd_ctx_free(d->kd);
     uakd_net_free(d->adapter);
     free(d->n), free(d->x), free(d->logit), free(d->gx), free(d->glogit), free(d->sidx), free(d->tmass);
-    free(d->rs), free(d->rt), free(d->grs), free(d->tmp), free(d->pts), free(d->xy), free(d->roff_s), free(d->roff_t);
+    free(d->rs), free(d->rt), free(d->grs), free(d->hwc), free(d->roff_s), free(d->roff_t);
     free(d->fkd_work), free(d->fkd_grad);
     free(d);
 }
@@ -146,12 +146,13 @@ static uakd_status alloc_all(uakd_distill *d, const uakd_wdr_levels *slv, const 
         d->rs = malloc(sizeof(float) * per);
         d->rt = malloc(sizeof(float) * per);
         d->grs = malloc(sizeof(float) * per);
-        d->tmp = malloc(sizeof(float) * per);
-        d->pts = malloc(sizeof(float) * 2 * rr * regions);
-        d->xy = malloc(sizeof(float) * 2 * regions);
         d->roff_s = malloc(sizeof(int) * regions);
         d->roff_t = malloc(sizeof(int) * regions);
-        if (!d->rs || !d->rt || !d->grs || !d->tmp || !d->pts || !d->xy || !d->roff_s || !d->roff_t)
+        size_t plane = 0;
+        for (int l = 0; l < slv->n; l++) plane = plane > (size_t)slv->gw[l] * slv->gh[l] ? plane : (size_t)slv->gw[l] * slv->gh[l];
+        for (int l = 0; l < tlv->n; l++) plane = plane > (size_t)tlv->gw[l] * tlv->gh[l] ? plane : (size_t)tlv->gw[l] * tlv->gh[l];
+        d->hwc = malloc(sizeof(float) * plane * d->ct);
+        if (!d->rs || !d->rt || !d->grs || !d->hwc || !d->roff_s || !d->roff_t)
             return uakd_fail(UAKD_ENOMEM, "distill: out of memory (PFKD regions)");
     }
     if (has_fkd(d->cfg.method)) {
@@ -317,9 +318,10 @@ static uakd_status seed_features(uakd_distill *d, uakd_train_hook_ctx *ctx) {
     return UAKD_OK;
 }
 
-/* Samples the regions of `count` predictions (rows of xy16: 8 corners, input pixels in 16 floats)
- * on each level into region-major out (region i*8+k at (i*8+k)*C*rr). level[i] gives the level.
- * With dout != NULL it runs the backward instead: dfeat of each level (image slice) assigned. */
+/* Samples the regions of `count` predictions (rows of pix: 8 corners, input pixels in 16 floats)
+ * on each level into out (region i*8+k at (i*8+k)*C*rr, sample-major: uakd_pfkd_sample_hwc).
+ * level[i] gives the level. With dout != NULL it runs the backward instead: dfeat of each level
+ * (image slice) assigned. Each level's map goes through d->hwc in (H, W, C). */
 typedef struct side {
     const float *feat[UAKD_WDR_MAX_LEVELS]; /* image slice of each level's map */
     float *dfeat[UAKD_WDR_MAX_LEVELS];      /* image slice of each level's gradient (backward) */
@@ -337,26 +339,23 @@ static uakd_status regions(uakd_distill *d, const side *s, int count, const int 
                 if (i0 < 0) i0 = i;
                 i1 = i + 1;
             }
-        const int h = s->lv->gh[l], w = s->lv->gw[l];
+        const int h = s->lv->gh[l], w = s->lv->gw[l], hw = h * w;
         if (i0 < 0) {
-            if (dout && s->dfeat[l]) memset(s->dfeat[l], 0, sizeof(float) * (size_t)C * h * w);
+            if (dout && s->dfeat[l]) memset(s->dfeat[l], 0, sizeof(float) * (size_t)C * hw);
             continue;
         }
         for (int i = i0; i < i1; i++)
             if (level[i] != l) return uakd_fail(UAKD_EINVAL, "distill: local predictions not grouped by level");
-        const int nreg = (i1 - i0) * 8, P = nreg * rr;
-        for (int q = 0; q < nreg; q++) d->xy[2 * q] = pix[i0 * 16 + 2 * q], d->xy[2 * q + 1] = pix[i0 * 16 + 2 * q + 1];
+        const int nreg = (i1 - i0) * 8;
+        const size_t o = (size_t)i0 * 8 * C * rr;
         if (!dout) {
-            UAKD_TRY(uakd_pfkd_sample(s->feat[l], C, h, w, s->lv->stride[l], r, nreg, d->xy, d->pts, d->tmp));
             for (int c = 0; c < C; c++)
-                for (int q = 0; q < nreg; q++)
-                    memcpy(out + ((size_t)(i0 * 8 + q) * C + c) * rr, d->tmp + (size_t)c * P + (size_t)q * rr, sizeof(float) * rr);
+                for (int p = 0; p < hw; p++) d->hwc[(size_t)p * C + c] = s->feat[l][(size_t)c * hw + p];
+            UAKD_TRY(uakd_pfkd_sample_hwc(d->hwc, C, h, w, s->lv->stride[l], r, nreg, pix + i0 * 16, out + o));
         } else {
+            UAKD_TRY(uakd_pfkd_sample_hwc_backward(C, h, w, s->lv->stride[l], r, nreg, pix + i0 * 16, dout + o, d->hwc));
             for (int c = 0; c < C; c++)
-                for (int q = 0; q < nreg; q++)
-                    memcpy(d->tmp + (size_t)c * P + (size_t)q * rr, dout + ((size_t)(i0 * 8 + q) * C + c) * rr, sizeof(float) * rr);
-            UAKD_TRY(uakd_pfkd_sample_backward(s->feat[l], C, h, w, s->lv->stride[l], r, nreg, d->xy, d->tmp, d->pts,
-                                               s->dfeat[l]));
+                for (int p = 0; p < hw; p++) s->dfeat[l][(size_t)c * hw + p] = d->hwc[(size_t)p * C + c];
         }
     }
     return UAKD_OK;
@@ -409,12 +408,14 @@ static uakd_status pfkd_loss(uakd_distill *d, uakd_train_hook_ctx *ctx, double *
                 if (!plan || pn != N || pm != M) return uakd_fail(UAKD_EINVAL, "distill: no plan for image %d", b);
                 for (int i = 0; i < N; i++) d->roff_s[i] = (i * 8 + k) * C * rr;
                 for (int j = 0; j < M; j++) d->roff_t[j] = (j * 8 + k) * C * rr;
-                total += uakd_pfkd_loss(N, M, C, rr, d->rs, rr, d->roff_s, d->rt, rr, d->roff_t, plan, scale, d->grs);
+                /* a region's C rr values as one channel: the MSE is over all of them either way */
+                total += uakd_pfkd_loss(N, M, 1, C * rr, d->rs, C * rr, d->roff_s, d->rt, C * rr, d->roff_t, plan,
+                                        scale, d->grs);
             }
+            UAKD_TRY(regions(d, &S, N, slev, spix, NULL, d->grs)); /* assigns every level's image slice */
         } else {
-            memset(d->grs, 0, sizeof(float) * (size_t)(N > 0 ? N : 1) * 8 * C * rr);
+            UAKD_TRY(regions(d, &S, 0, slev, spix, NULL, d->grs)); /* no loss: zero gradients */
         }
-        UAKD_TRY(regions(d, &S, N, slev, spix, NULL, d->grs)); /* assigns every level's image slice */
         soff += N;
         toff += M;
     }

@@ -1,7 +1,8 @@
 /* PFKD regions and losses, FKD attention-masked feature loss (formulas in uakd/pfkd.h).
  *
- * Regions are sampled with the engine's bilinear kernel (uakd_sample_forward / _backward, zero
- * outside the map) at x = u / s - 0.5 + a - (r-1)/2; the PFKD loss is the plan-weighted mean
+ * Regions are sampled with the engine's bilinear rule (uakd_sample_forward / _backward, zero
+ * outside the map; the same weights in the same order, so the same floats) at
+ * x = u / s - 0.5 + a - (r-1)/2, the four taps of each sample located once for all channels; the PFKD loss is the plan-weighted mean
  * squared difference of region vectors; FKD weighs a whole-map squared difference with the
  * averaged, detached spatial x channel attention of teacher and student. */
 #include "uakd/pfkd.h"
@@ -9,7 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "uakd/layers.h"
+#include "layers_omp.h"
 
 void uakd_pfkd_region_points(double u, double v, int stride, int r, float *pts) {
     const double x = u / stride - 0.5, y = v / stride - 0.5, h = 0.5 * (r - 1);
@@ -31,24 +32,153 @@ static void fill_points(int stride, int r, int count, const float *xy, float *pt
     for (int i = 0; i < count; i++) uakd_pfkd_region_points(xy[2 * i], xy[2 * i + 1], stride, r, pts + 2 * i * r * r);
 }
 
+/* A region's samples lie on an r x r grid: sample (a, b) is at (x_a, y_b), so each axis is
+ * located once (floor and fraction of every x_a, every y_b) and the taps of a sample combine them. */
+typedef struct axes {
+    int x0[64], y0[64];   /* floor, clamped to -2 far outside (and for NaN) as the engine does */
+    float fx[64], fy[64]; /* fractions */
+} axes;
+
+static void locate_axis(float x, int size, int *i0, float *f) {
+    const float xf = floorf(x);
+    *f = x - xf;
+    *i0 = (xf >= -2.0f && xf <= (float)size) ? (int)xf : -2;
+}
+
+/* The axes of the region around input pixel (u, v): the points of uakd_pfkd_region_points,
+ * computed the same way. */
+static void region_axes(int h, int w, double u, double v, int stride, int r, axes *ax) {
+    const double x = u / stride - 0.5, y = v / stride - 0.5, hr = 0.5 * (r - 1);
+    for (int a = 0; a < r; a++) {
+        locate_axis((float)(x + a - hr), w, &ax->x0[a], &ax->fx[a]);
+        locate_axis((float)(y + a - hr), h, &ax->y0[a], &ax->fy[a]);
+    }
+}
+
+/* The taps of uakd_sample_forward (uakd/layers.h) for sample (a, b): flat offsets of (y0,x0),
+ * (y0,x0+1), (y0+1,x0), (y0+1,x0+1) (-1 outside) and their weights, the same floats in the same
+ * order, so every sum below is bit-identical to the engine kernel's. */
+static void tap_of(const axes *ax, int a, int b, int h, int w, int *off, float *wt) {
+    const float fx = ax->fx[a], fy = ax->fy[b];
+    const int x0 = ax->x0[a], y0 = ax->y0[b];
+    const int in_x0 = x0 >= 0 && x0 < w, in_x1 = x0 + 1 >= 0 && x0 + 1 < w;
+    const int in_y0 = y0 >= 0 && y0 < h, in_y1 = y0 + 1 >= 0 && y0 + 1 < h;
+    wt[0] = (1 - fx) * (1 - fy), wt[1] = fx * (1 - fy), wt[2] = (1 - fx) * fy, wt[3] = fx * fy;
+    off[0] = in_x0 && in_y0 ? y0 * w + x0 : -1;
+    off[1] = in_x1 && in_y0 ? y0 * w + x0 + 1 : -1;
+    off[2] = in_x0 && in_y1 ? (y0 + 1) * w + x0 : -1;
+    off[3] = in_x1 && in_y1 ? (y0 + 1) * w + x0 + 1 : -1;
+}
+
+/* Taps of CHUNK consecutive samples of one region, computed once for all channels. */
+#define CHUNK 64
+typedef struct taps {
+    int off[CHUNK][4];
+    float wt[CHUNK][4];
+} taps;
+
+static inline float tap(const float *plane, int off) { return off >= 0 ? plane[off] : 0.0f; }
+
+/* Forward (dout == NULL: out in the layout of uakd/pfkd.h) or backward (dfeat[c][off] += w dout)
+ * over the taps of every sample, for maps in (C, H, W). */
+static void sample_chw(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
+                       float *out, const float *dout, float *dfeat) {
+    const int rr = r * r;
+    const size_t hw = (size_t)h * w, P = (size_t)count * rr;
+    taps tp;
+    axes ax;
+    for (int i = 0; i < count; i++) {
+        region_axes(h, w, xy[2 * i], xy[2 * i + 1], stride, r, &ax);
+        for (int t0 = 0; t0 < rr; t0 += CHUNK) {
+            const int n = rr - t0 < CHUNK ? rr - t0 : CHUNK;
+            for (int p = 0, a = t0 % r, b = t0 / r; p < n; p++, a = a + 1 < r ? a + 1 : 0, b += a == 0)
+                tap_of(&ax, a, b, h, w, tp.off[p], tp.wt[p]);
+            for (int ch = 0; ch < c; ch++) {
+                const size_t o = ch * P + (size_t)i * rr + t0;
+                if (!dout) {
+                    const float *fp = feat + ch * hw;
+                    for (int p = 0; p < n; p++) {
+                        float v = 0;
+                        for (int k = 0; k < 4; k++) v += tp.wt[p][k] * tap(fp, tp.off[p][k]);
+                        out[o + p] = v;
+                    }
+                } else {
+                    float *dp = dfeat + ch * hw;
+                    for (int p = 0; p < n; p++)
+                        for (int k = 0; k < 4; k++)
+                            if (tp.off[p][k] >= 0) dp[tp.off[p][k]] += tp.wt[p][k] * dout[o + p];
+                }
+            }
+        }
+    }
+}
+
+/* The same for maps in (H, W, C): every tap reads and writes C consecutive floats, in blocks of
+ * CBLOCK channels; a tap outside the map reads a zero row, as the engine's zero padding. */
+#define CBLOCK 64
+static const float zero_row[CBLOCK];
+
+static void sample_hwc(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
+                       float *out, const float *dout, float *dfeat) {
+    const int rr = r * r;
+    axes ax;
+    for (int i = 0; i < count; i++) {
+        region_axes(h, w, xy[2 * i], xy[2 * i + 1], stride, r, &ax);
+        for (int t = 0, a = 0, b = 0; t < rr; t++, a = a + 1 < r ? a + 1 : 0, b += a == 0) { /* t = b r + a */
+            const size_t o = ((size_t)i * rr + t) * c;
+            int off[4];
+            float wt[4];
+            tap_of(&ax, a, b, h, w, off, wt);
+            for (int c0 = 0; c0 < c; c0 += CBLOCK) {
+                const int nc = c - c0 < CBLOCK ? c - c0 : CBLOCK;
+                if (!dout) {
+                    const float *f[4];
+                    for (int k = 0; k < 4; k++) f[k] = off[k] >= 0 ? feat + (size_t)off[k] * c + c0 : zero_row;
+                    float *restrict y = out + o + c0;
+                    for (int ch = 0; ch < nc; ch++)
+                        y[ch] = 0.0f + wt[0] * f[0][ch] + wt[1] * f[1][ch] + wt[2] * f[2][ch] + wt[3] * f[3][ch];
+                } else {
+                    const float *restrict g = dout + o + c0;
+                    for (int k = 0; k < 4; k++) {
+                        if (off[k] < 0) continue;
+                        float *restrict d = dfeat + (size_t)off[k] * c + c0;
+                        for (int ch = 0; ch < nc; ch++) d[ch] += wt[k] * g[ch];
+                    }
+                }
+            }
+        }
+    }
+}
+
+uakd_status uakd_pfkd_sample_hwc(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
+                                 float *out) {
+    UAKD_TRY(check_sample(c, h, w, stride, r, count));
+    sample_hwc(feat, c, h, w, stride, r, count, xy, out, NULL, NULL);
+    return UAKD_OK;
+}
+
+uakd_status uakd_pfkd_sample_hwc_backward(int c, int h, int w, int stride, int r, int count, const float *xy,
+                                          const float *dout, float *dfeat) {
+    UAKD_TRY(check_sample(c, h, w, stride, r, count));
+    memset(dfeat, 0, sizeof(float) * (size_t)c * h * w);
+    sample_hwc(NULL, c, h, w, stride, r, count, xy, NULL, dout, dfeat);
+    return UAKD_OK;
+}
+
 uakd_status uakd_pfkd_sample(const float *feat, int c, int h, int w, int stride, int r, int count,
                              const float *xy, float *pts, float *out) {
     UAKD_TRY(check_sample(c, h, w, stride, r, count));
-    if (count == 0) return UAKD_OK;
     fill_points(stride, r, count, xy, pts);
-    uakd_sample_forward(1, c, h, w, count * r * r, feat, pts, out);
+    sample_chw(feat, c, h, w, stride, r, count, xy, out, NULL, NULL);
     return UAKD_OK;
 }
 
 uakd_status uakd_pfkd_sample_backward(const float *feat, int c, int h, int w, int stride, int r, int count,
                                       const float *xy, const float *dout, float *pts, float *dfeat) {
     UAKD_TRY(check_sample(c, h, w, stride, r, count));
-    if (count == 0) {
-        memset(dfeat, 0, sizeof(float) * (size_t)c * h * w);
-        return UAKD_OK;
-    }
     fill_points(stride, r, count, xy, pts);
-    uakd_sample_backward(1, c, h, w, count * r * r, feat, pts, dout, dfeat, NULL);
+    memset(dfeat, 0, sizeof(float) * (size_t)c * h * w);
+    sample_chw(NULL, c, h, w, stride, r, count, xy, NULL, dout, dfeat);
     return UAKD_OK;
 }
 
@@ -65,10 +195,19 @@ double uakd_pfkd_loss(int n, int m, int c, int rr, const float *rs, int lds, con
                 const float *s = rs + (size_t)ch * lds + rs_off[i], *t = rt + (size_t)ch * ldt + rt_off[j];
                 float *g = grs ? grs + (size_t)ch * lds + rs_off[i] : NULL;
                 const double gw = 2.0 * scale * p * inv_d;
-                for (int q = 0; q < rr; q++) {
-                    const double d = (double)s[q] - t[q];
-                    ss += d * d;
-                    if (g) g[q] += (float)(gw * d);
+                if (g) {
+                    UAKD_SIMD_SUM(ss)
+                    for (int q = 0; q < rr; q++) {
+                        const double d = (double)s[q] - t[q];
+                        ss += d * d;
+                        g[q] += (float)(gw * d);
+                    }
+                } else {
+                    UAKD_SIMD_SUM(ss)
+                    for (int q = 0; q < rr; q++) {
+                        const double d = (double)s[q] - t[q];
+                        ss += d * d;
+                    }
                 }
             }
             total += p * ss * inv_d;

@@ -5,7 +5,9 @@
 
 #include "test.h"
 #include "uakd/fileio.h"
+#include "uakd/layers.h"
 #include "uakd/pfkd.h"
+#include "uakd/rng.h"
 #include "uakd/status.h"
 
 static cJSON *fixture(void) {
@@ -47,6 +49,42 @@ static void test_convention(void) {
     CHECK_NEAR(out[4], 0.5 * (feat[6] + feat[7]), 1e-5);
     CHECK_NEAR(out[5], 0.5 * feat[7], 1e-5); /* half of its neighbours lie outside: zero */
     CHECK_FAILS(uakd_pfkd_sample(feat, 1, 3, 4, 0, 3, 1, xy2, pts, out), UAKD_EINVAL);
+}
+
+/* The region samplers equal the engine's sample kernel bit for bit (regions partly or wholly
+ * outside the map included), in both map layouts, forward and backward; r = 9 spans two tap
+ * chunks and C = 67 two channel blocks. */
+static void test_engine_identity(void) {
+    enum { C = 67, H = 6, W = 7, S = 8, R = 9, RR = R * R, N = 4 };
+    static float feat[C * H * W], hwc[H * W * C], xy[2 * N], pts[2 * N * RR], out[C * N * RR], ref[C * N * RR],
+        sm[N * RR * C], dout[C * N * RR], dsm[N * RR * C], df[C * H * W], df_ref[C * H * W], df_hwc[H * W * C];
+    uakd_rng rng;
+    uakd_rng_seed(&rng, 7);
+    for (int i = 0; i < C * H * W; i++) feat[i] = (float)uakd_rng_normal(&rng);
+    for (int c = 0; c < C; c++)
+        for (int p = 0; p < H * W; p++) hwc[p * C + c] = feat[c * H * W + p];
+    for (int i = 0; i < N; i++)
+        xy[2 * i] = (float)uakd_rng_range(&rng, -60, 110), xy[2 * i + 1] = (float)uakd_rng_range(&rng, -60, 100);
+    for (int i = 0; i < C * N * RR; i++) dout[i] = (float)uakd_rng_normal(&rng);
+    CHECK_OK(uakd_pfkd_sample(feat, C, H, W, S, R, N, xy, pts, out));
+    uakd_sample_forward(1, C, H, W, N * RR, feat, pts, ref);
+    CHECK(!memcmp(out, ref, sizeof out));
+    CHECK_OK(uakd_pfkd_sample_hwc(hwc, C, H, W, S, R, N, xy, sm));
+    int same = 1;
+    for (int c = 0; c < C; c++)
+        for (int p = 0; p < N * RR; p++) {
+            same &= sm[p * C + c] == ref[c * N * RR + p];
+            dsm[p * C + c] = dout[c * N * RR + p];
+        }
+    CHECK(same);
+    CHECK_OK(uakd_pfkd_sample_backward(feat, C, H, W, S, R, N, xy, dout, pts, df));
+    uakd_sample_backward(1, C, H, W, N * RR, feat, pts, dout, df_ref, NULL);
+    CHECK(!memcmp(df, df_ref, sizeof df));
+    CHECK_OK(uakd_pfkd_sample_hwc_backward(C, H, W, S, R, N, xy, dsm, df_hwc));
+    same = 1;
+    for (int c = 0; c < C; c++)
+        for (int p = 0; p < H * W; p++) same &= df_hwc[p * C + c] == df_ref[c * H * W + p];
+    CHECK(same);
 }
 
 static void test_pfkd_torch(void) {
@@ -120,6 +158,7 @@ static void test_fkd_torch(void) {
 
 int main(void) {
     RUN(test_convention);
+    RUN(test_engine_identity);
     RUN(test_pfkd_torch);
     RUN(test_fkd_torch);
     return TEST_END();

@@ -33,6 +33,8 @@
 #ifndef UAKD_PFKD_H
 #define UAKD_PFKD_H
 
+#include <stddef.h>
+
 #include "uakd/status.h"
 
 /* The r*r sampling points (feature-grid coordinates, (x, y) pairs) of the region around input
@@ -40,13 +42,23 @@
 void uakd_pfkd_region_points(double u, double v, int stride, int r, float *pts);
 
 /* Samples `count` regions of map feat (C, H, W) around the points xy[2i], xy[2i+1] (input pixels)
- * at stride s into out (layout above). pts is scratch of 2 count r^2 floats. */
+ * at stride s into out (layout above). pts receives the sampling points (2 count r^2 floats,
+ * uakd_pfkd_region_points of each region). */
 uakd_status uakd_pfkd_sample(const float *feat, int c, int h, int w, int stride, int r, int count,
                              const float *xy, float *pts, float *out);
 /* Backward of uakd_pfkd_sample for the same points: ASSIGNS dfeat (C, H, W) = the scatter of dout
- * (layout of out). pts is scratch as above. */
+ * (layout of out). pts as above. */
 uakd_status uakd_pfkd_sample_backward(const float *feat, int c, int h, int w, int stride, int r, int count,
                                       const float *xy, const float *dout, float *pts, float *dfeat);
+/* The same for a map in (H, W, C) (element (c, y, x) at feat[(y W + x) C + c]) into the
+ * sample-major layout: element (c, t) of region i at out[(i r^2 + t) C + c], so one region is
+ * C r^2 consecutive floats; the values are those of uakd_pfkd_sample, bit for bit. Each tap
+ * reads C consecutive floats (vectorised), instead of C planes. The backward ASSIGNS dfeat
+ * (H, W, C). */
+uakd_status uakd_pfkd_sample_hwc(const float *feat, int c, int h, int w, int stride, int r, int count, const float *xy,
+                                 float *out);
+uakd_status uakd_pfkd_sample_hwc_backward(int c, int h, int w, int stride, int r, int count, const float *xy,
+                                          const float *dout, float *dfeat);
 
 /* One PFKD problem: student regions i < n of rs (element (c, t) at rs[c * lds + rs_off[i] + t]),
  * teacher regions j < m of rt likewise (ldt, rt_off), c channels, rr = r^2 samples, plan n x m
