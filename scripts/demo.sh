@@ -65,7 +65,7 @@ else
     data=data-cache/demo-ape
     count=2000 val_fraction=0.05
     members=3 t_width=32 t_steps=3000
-    s_width=16 s_steps=1000
+    s_width=16 s_steps=1400
     scan=200
 fi
 seed=1
