@@ -135,6 +135,7 @@ static void sample_hwc(const float *feat, int c, int h, int w, int stride, int r
                     const float *f[4];
                     for (int k = 0; k < 4; k++) f[k] = off[k] >= 0 ? feat + (size_t)off[k] * c + c0 : zero_row;
                     float *restrict y = out + o + c0;
+                    UAKD_SIMD
                     for (int ch = 0; ch < nc; ch++)
                         y[ch] = 0.0f + wt[0] * f[0][ch] + wt[1] * f[1][ch] + wt[2] * f[2][ch] + wt[3] * f[3][ch];
                 } else {
@@ -142,6 +143,7 @@ static void sample_hwc(const float *feat, int c, int h, int w, int stride, int r
                     for (int k = 0; k < 4; k++) {
                         if (off[k] < 0) continue;
                         float *restrict d = dfeat + (size_t)off[k] * c + c0;
+                        UAKD_SIMD
                         for (int ch = 0; ch < nc; ch++) d[ch] += wt[k] * g[ch];
                     }
                 }
