@@ -2,9 +2,10 @@
  *
  * Regions are sampled with the engine's bilinear rule (uakd_sample_forward / _backward, zero
  * outside the map; the same weights in the same order, so the same floats) at
- * x = u / s - 0.5 + a - (r-1)/2, the four taps of each sample located once for all channels; the PFKD loss is the plan-weighted mean
- * squared difference of region vectors; FKD weighs a whole-map squared difference with the
- * averaged, detached spatial x channel attention of teacher and student. */
+ * x = u / s - 0.5 + a - (r-1)/2, the four taps of each sample located once for all channels; the
+ * PFKD loss is the plan-weighted mean squared difference of region vectors; FKD weighs a whole-map
+ * squared difference with the averaged, detached spatial x channel attention of teacher and
+ * student. */
 #include "uakd/pfkd.h"
 
 #include <math.h>

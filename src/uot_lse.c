@@ -256,7 +256,8 @@ AVX512 static void row_sum_avx512(double px, double py, const uakd_lse_side *s, 
     *So = S;
 }
 
-static void lse_rows_avx2(int n, const double *px, const double *py, const uakd_lse_side *s, double scale, double *out) {
+static void lse_rows_avx2(int n, const double *px, const double *py, const uakd_lse_side *s, double scale,
+                          double *out) {
     lse_rows(row_sum_avx2, n, px, py, s, scale, out);
 }
 
