@@ -182,8 +182,9 @@ int main(int argc, char **argv) {
     cJSON *res = got ? cJSON_Parse(buf) : NULL;
     if (!res || prc != 0) fprintf(stderr, "bench_uot: POT peer failed (%s); printing ours only\n", cmd);
     printf("unbalanced Sinkhorn, eps = %.3g, rho = %.3g, final_iters = %d, iterations matched per "
-           "problem, OMP_NUM_THREADS=%s\n", cmp.blur * cmp.blur, cmp.reach * cmp.reach,
-           cmp.final_iters, getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "(unset)");
+           "problem, OMP_NUM_THREADS=%s, %s kernel\n", cmp.blur * cmp.blur, cmp.reach * cmp.reach,
+           cmp.final_iters, getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "(unset)",
+           uakd_uot_kernel_name());
     printf("%-10s %8s | %10s %10s %7s | %10s %10s %7s | %14s\n", "set", "problems", "uakd ms",
            "POT ms", "ratio", "uakd cpu", "POT cpu", "ratio", "uakd@blur1e-3");
     for (int k = 0; k < 3; k++) {

@@ -131,6 +131,16 @@ static uakd_status build_adapter(uakd_distill *d, const uakd_wdr_levels *lv) {
     return uakd_net_init(d->adapter, &rng);
 }
 
+/* Cells of the largest level grid. */
+static size_t largest_grid(const uakd_wdr_levels *lv) {
+    size_t cells = 0;
+    for (int l = 0; l < lv->n; l++) {
+        const size_t c = (size_t)lv->gw[l] * lv->gh[l];
+        cells = c > cells ? c : cells;
+    }
+    return cells;
+}
+
 static uakd_status alloc_all(uakd_distill *d, const uakd_wdr_levels *slv, const uakd_wdr_levels *tlv) {
     const size_t B = (size_t)d->max_batch, cells = B * d->cap, rr = (size_t)d->cfg.region * d->cfg.region;
     d->n = malloc(sizeof(int) * B);
@@ -148,10 +158,8 @@ static uakd_status alloc_all(uakd_distill *d, const uakd_wdr_levels *slv, const 
         d->grs = malloc(sizeof(float) * per);
         d->roff_s = malloc(sizeof(int) * regions);
         d->roff_t = malloc(sizeof(int) * regions);
-        size_t plane = 0;
-        for (int l = 0; l < slv->n; l++) plane = plane > (size_t)slv->gw[l] * slv->gh[l] ? plane : (size_t)slv->gw[l] * slv->gh[l];
-        for (int l = 0; l < tlv->n; l++) plane = plane > (size_t)tlv->gw[l] * tlv->gh[l] ? plane : (size_t)tlv->gw[l] * tlv->gh[l];
-        d->hwc = malloc(sizeof(float) * plane * d->ct);
+        const size_t ps = largest_grid(slv), pt = largest_grid(tlv);
+        d->hwc = malloc(sizeof(float) * (ps > pt ? ps : pt) * d->ct);
         if (!d->rs || !d->rt || !d->grs || !d->hwc || !d->roff_s || !d->roff_t)
             return uakd_fail(UAKD_ENOMEM, "distill: out of memory (PFKD regions)");
     }
@@ -353,7 +361,8 @@ static uakd_status regions(uakd_distill *d, const side *s, int count, const int 
                 for (int p = 0; p < hw; p++) d->hwc[(size_t)p * C + c] = s->feat[l][(size_t)c * hw + p];
             UAKD_TRY(uakd_pfkd_sample_hwc(d->hwc, C, h, w, s->lv->stride[l], r, nreg, pix + i0 * 16, out + o));
         } else {
-            UAKD_TRY(uakd_pfkd_sample_hwc_backward(C, h, w, s->lv->stride[l], r, nreg, pix + i0 * 16, dout + o, d->hwc));
+            UAKD_TRY(uakd_pfkd_sample_hwc_backward(C, h, w, s->lv->stride[l], r, nreg, pix + i0 * 16, dout + o,
+                                                   d->hwc));
             for (int c = 0; c < C; c++)
                 for (int p = 0; p < hw; p++) s->dfeat[l][(size_t)c * hw + p] = d->hwc[(size_t)p * C + c];
         }

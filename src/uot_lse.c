@@ -5,8 +5,10 @@
  * to ~1/eps, so float32 would lose it), rounds it (<= 0) to
  * float32 for an 8-wide exp (Cody-Waite reduction, degree-6 polynomial, relative error ~1e-7; t -
  * M below -87 gives ~1e-38 instead of 0, negligible next to the max term's 1) and accumulates the
- * sum in float64. A relative error d of the sum moves the potentials by eps d, i.e. the plan by a
- * factor 1 + d. The kernel is chosen at run time from the CPU's features. */
+ * sum in float64. The AVX-512 kernel does the same 8 / 16 wide (the same terms and exponentials;
+ * only the order of the float64 sum differs). A relative error d of the sum moves the potentials
+ * by eps d, i.e. the plan by a factor 1 + d. The kernel is chosen at run time from the CPU's
+ * features. */
 #include <math.h>
 #include <stdint.h>
 
@@ -139,15 +141,17 @@ AVX2 static inline __m256d log4(__m256d S) {
     return _mm256_fmadd_pd(ed, _mm256_set1_pd(0.69314718055994531), lm);
 }
 
-/* out_i = scale * LSE_i for n rows; logs four rows at a time. */
-AVX2 static void lse_rows_avx2(int n, const double *px, const double *py, const uakd_lse_side *s,
-                               double scale, double *out) {
+typedef void (*row_sum_fn)(double px, double py, const uakd_lse_side *s, double *Mo, double *So);
+
+/* out_i = scale * LSE_i for n rows from row_sum's (M, S); logs four rows at a time. */
+AVX2 static void lse_rows(row_sum_fn row_sum, int n, const double *px, const double *py, const uakd_lse_side *s,
+                          double scale, double *out) {
     int i = 0;
     for (; i + 4 <= n; i += 4) {
         double M[4], S[4];
         int finite = 1;
         for (int r = 0; r < 4; r++) {
-            row_sum_avx2(px[i + r], py[i + r], s, &M[r], &S[r]);
+            row_sum(px[i + r], py[i + r], s, &M[r], &S[r]);
             finite &= M[r] != -INFINITY;
         }
         if (!finite) {
@@ -163,7 +167,7 @@ AVX2 static void lse_rows_avx2(int n, const double *px, const double *py, const 
     }
     for (; i < n; i++) {
         double M, S;
-        row_sum_avx2(px[i], py[i], s, &M, &S);
+        row_sum(px[i], py[i], s, &M, &S);
         out[i] = M == -INFINITY ? -scale * INFINITY : scale * (M + log(S) - s->k * (px[i] * px[i] + py[i] * py[i]));
     }
 }
@@ -191,29 +195,117 @@ AVX2 static void plan_row_avx2(double c, double px, double py, const uakd_lse_si
         plan[j] = e < -87.0 ? 0.0f : (float)exp(e);
     }
 }
+
+/* The same with AVX-512: pass 1 eight float64 terms per vector, pass 2 sixteen float32
+ * exponentials per vector (the same polynomial; only the order of the float64 sum differs). */
+#define AVX512 __attribute__((target("avx512f,avx512dq")))
+
+AVX512 static inline __m512 exp_nonpos16(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+AVX512 static void row_sum_avx512(double px, double py, const uakd_lse_side *s, double *Mo, double *So) {
+    double t[CHUNK] __attribute__((aligned(64)));
+    const __m512d vpx = _mm512_set1_pd(px), vpy = _mm512_set1_pd(py), ninf = _mm512_set1_pd(-INFINITY);
+    double M = -INFINITY, S = 0;
+    for (int j0 = 0; j0 < s->m; j0 += CHUNK) {
+        const int len = s->m - j0 < CHUNK ? s->m - j0 : CHUNK, len16 = (len + 15) & ~15;
+        const double *w = s->w + j0, *sx = s->sx + j0, *sy = s->sy + j0;
+        __m512d vmax = ninf;
+        for (int j = 0; j < len16; j += 8) {
+            /* partial or empty last groups: masked loads, -inf in the unused lanes */
+            const __mmask8 k = len - j >= 8 ? 0xFF : len - j > 0 ? (__mmask8)((1u << (len - j)) - 1) : 0;
+            __m512d v = _mm512_fmadd_pd(vpy, _mm512_maskz_loadu_pd(k, sy + j),
+                                        _mm512_fmadd_pd(vpx, _mm512_maskz_loadu_pd(k, sx + j),
+                                                        _mm512_maskz_loadu_pd(k, w + j)));
+            v = _mm512_mask_blend_pd(k, ninf, v);
+            _mm512_store_pd(t + j, v);
+            vmax = _mm512_max_pd(vmax, v);
+        }
+        const double cm = _mm512_reduce_max_pd(vmax);
+        if (cm == -INFINITY) continue;
+        if (cm > M) {
+            S = M == -INFINITY ? 0.0 : S * exp(M - cm);
+            M = cm;
+        }
+        const __m512d vm = _mm512_set1_pd(M);
+        __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+        for (int j = 0; j < len16; j += 16) {
+            __m256 lo = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_load_pd(t + j), vm));
+            __m256 hi = _mm512_cvtpd_ps(_mm512_sub_pd(_mm512_load_pd(t + j + 8), vm));
+            __m512 e = exp_nonpos16(_mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1));
+            acc0 = _mm512_add_pd(acc0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+            acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+        }
+        S += _mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1));
+    }
+    *Mo = M;
+    *So = S;
+}
+
+static void lse_rows_avx2(int n, const double *px, const double *py, const uakd_lse_side *s, double scale,
+                          double *out) {
+    lse_rows(row_sum_avx2, n, px, py, s, scale, out);
+}
+
+static void lse_rows_avx512(int n, const double *px, const double *py, const uakd_lse_side *s, double scale,
+                            double *out) {
+    lse_rows(row_sum_avx512, n, px, py, s, scale, out);
+}
 #endif
 
-static int use_reference;
+static uakd_uot_kernel chosen = UAKD_UOT_KERNEL_BEST;
 
-void uakd_uot_use_reference_kernel(int on) { use_reference = on != 0; }
+void uakd_uot_select_kernel(uakd_uot_kernel k) { chosen = k; }
 
 void uakd_uot_lse_rows_ref(int n, const double *px, const double *py, const uakd_lse_side *s,
                            double scale, double *out) {
     for (int i = 0; i < n; i++) out[i] = scale * uakd_uot_lse_row_ref(px[i], py[i], s);
 }
 
-uakd_lse_rows_fn uakd_uot_lse_kernel(void) {
+/* The kernel solves use: the chosen one, or the next slower one this CPU runs. */
+static uakd_uot_kernel active(void) {
 #ifdef HAVE_AVX2_KERNEL
-    if (!use_reference && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return lse_rows_avx2;
+    const int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if ((chosen == UAKD_UOT_KERNEL_BEST || chosen == UAKD_UOT_KERNEL_AVX512) && avx512 && avx2)
+        return UAKD_UOT_KERNEL_AVX512;
+    if (chosen != UAKD_UOT_KERNEL_REFERENCE && avx2) return UAKD_UOT_KERNEL_AVX2;
 #endif
-    return uakd_uot_lse_rows_ref;
+    return UAKD_UOT_KERNEL_REFERENCE;
+}
+
+const char *uakd_uot_kernel_name(void) {
+    const uakd_uot_kernel k = active();
+    return k == UAKD_UOT_KERNEL_AVX512 ? "avx512" : k == UAKD_UOT_KERNEL_AVX2 ? "avx2" : "reference";
+}
+
+uakd_lse_rows_fn uakd_uot_lse_kernel(void) {
+    switch (active()) {
+#ifdef HAVE_AVX2_KERNEL
+    case UAKD_UOT_KERNEL_AVX512: return lse_rows_avx512;
+    case UAKD_UOT_KERNEL_AVX2: return lse_rows_avx2;
+#endif
+    default: return uakd_uot_lse_rows_ref;
+    }
 }
 
 uakd_plan_row_fn uakd_uot_plan_kernel(void) {
 #ifdef HAVE_AVX2_KERNEL
-    if (!use_reference && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return plan_row_avx2;
+    if (active() != UAKD_UOT_KERNEL_REFERENCE) return plan_row_avx2; /* once per solve: AVX2 is enough */
 #endif
     return uakd_uot_plan_row_ref;
 }

@@ -44,7 +44,7 @@ typedef struct uakd_uot_params {
     int final_iters; /* iterations at the target eps (the maximum when tol > 0); default 10 */
     double tol;      /* 0 = off; else stop the final iterations once one more update would change
                         every potential by at most tol * eps (i.e. every row and column sum of the
-                        plan by a factor within exp(+-tol)); default 0. The AVX2 kernel's float32
+                        plan by a factor within exp(+-tol)); default 0. The fast kernels' float32
                         exp leaves a noise floor of about 1e-8: tol below ~1e-7 may never be met
                         and then final_iters bounds the work */
 } uakd_uot_params;
@@ -107,8 +107,17 @@ void uakd_uot_plan_from_potentials(const uakd_uot_params *p, int n, const float 
                                    int m, const float *y, const float *b, const double *f,
                                    const double *g, float *plan);
 
-/* Tests and benchmarks: 1 forces the plain-C log-sum-exp kernel, 0 (default) picks the fastest
- * one this CPU supports. Not to be toggled while a solve runs. */
-void uakd_uot_use_reference_kernel(int on);
+/* The log-sum-exp kernel (tests and benchmarks): BEST (default) is the fastest this CPU runs;
+ * AVX2 or AVX512 fall back to the next slower one where the CPU lacks it; REFERENCE is plain C.
+ * Not to be changed while a solve runs. */
+typedef enum uakd_uot_kernel {
+    UAKD_UOT_KERNEL_BEST = 0,
+    UAKD_UOT_KERNEL_REFERENCE,
+    UAKD_UOT_KERNEL_AVX2,
+    UAKD_UOT_KERNEL_AVX512,
+} uakd_uot_kernel;
+void uakd_uot_select_kernel(uakd_uot_kernel k);
+/* The kernel solves use now: "avx512", "avx2" or "reference". */
+const char *uakd_uot_kernel_name(void);
 
 #endif
