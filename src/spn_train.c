@@ -4,6 +4,10 @@
  *   H = Gaussian targets (sigma 2) of the projected keypoints; L = sum (h - H)^2 / n_visible
  *   (+ hook terms), its gradient into the heatmaps (and the hook's seeds) for the loop's backward;
  *   lr(s) = lr0 gamma^(#milestones <= s), milestones floor(15 S / 20), floor(18 S / 20).
+ * Before a validation and before the final model is saved, the batch-norm statistics are
+ * recomputed for the current weights on the first bn_recal training images: momentum n_j / N_j
+ * for batch j of n_j images, N_j images so far, gives mu = sum_j n_j mu_j / N (and the same for
+ * the unbiased variances).
  * Random streams: initialisation split(seed, 1); the loop's stream split(seed, 2) (erasing and
  * flare, then the drop-connect masks of the forward; checkpointed); the loader's (seed, position). */
 #include "uakd/spn_train.h"
@@ -31,6 +35,7 @@ void uakd_spn_train_config_default(uakd_spn_train_config *c) {
     c->weight_decay = 1e-4;
     c->gamma = 0.1;
     c->erase_p = c->flare_p = c->photometric_p = 0.5;
+    c->bn_recal = 200;
     c->seed = 1;
     c->loader_threads = 1;
     c->cache_bytes = (size_t)1 << 30;
@@ -53,6 +58,7 @@ typedef struct run {
     double *kp;
     uint8_t *valid;
     uakd_image im;
+    int64_t recal_step; /* the step whose weights the batch-norm statistics were recomputed for; -1: none */
 } run;
 
 static void run_free(run *r) {
@@ -67,6 +73,9 @@ static void run_free(run *r) {
 static uakd_status check_config(const uakd_spn_train_config *c) {
     if (!c->data_root || !c->out_dir || !c->keypoints_csv || !c->domain || !c->train_list)
         return uakd_fail(UAKD_EINVAL, "spn train: data_root, domain, train_list, keypoints_csv and out_dir are required");
+    if (c->bn_recal < 0)
+        return uakd_fail(UAKD_EINVAL, "spn train: bn_recal = %d images, expected >= 0 (0: keep the running averages)",
+                         c->bn_recal);
     if (!(c->gamma > 0 && c->gamma <= 1))
         return uakd_fail(UAKD_EINVAL, "spn train: gamma %g out of range ((0, 1])", c->gamma);
     const double ps[3] = {c->erase_p, c->flare_p, c->photometric_p};
@@ -173,6 +182,7 @@ static uakd_status write_config(const void *self, const char *path) {
     cJSON_AddNumberToObject(tr, "erase_p", c->erase_p);
     cJSON_AddNumberToObject(tr, "flare_p", c->flare_p);
     cJSON_AddNumberToObject(tr, "photometric_p", c->photometric_p);
+    cJSON_AddNumberToObject(tr, "bn_recal", c->bn_recal);
     cJSON_AddNumberToObject(tr, "drop_connect", c->model.drop_connect);
     cJSON_AddNumberToObject(tr, "seed", (double)c->seed);
     cJSON_AddItemToObject(j, "train", tr);
@@ -184,9 +194,77 @@ static uakd_status write_config(const void *self, const char *path) {
     return st;
 }
 
+/* The batch norm m's layer belongs to (by its name's part of the network), or NULL. */
+static const uakd_spnnet_norm *norm_of(const uakd_spnnet *m, const char *name) {
+    static const char *const parts[3] = {"efficientnet.", "bifpn.", "heatmap."};
+    for (int k = 0; k < 3; k++)
+        if (!strncmp(name, parts[k], strlen(parts[k]))) return &m->norm[k];
+    return NULL;
+}
+
+/* Training-mode forwards of the first n instances, batch j with momentum n_j / (images so far). */
+static uakd_status recalibrate(uakd_spnnet *m, const uakd_dataset *ds, const int *idx, int n, const int *bn, int nbn) {
+    uakd_net *net = m->net;
+    uakd_loader_config lc = {0};
+    lc.batch_size = uakd_net_max_batch(net);
+    lc.single_pass = 1;
+    uakd_augment_config_default(&lc.sample, 0);
+    lc.sample.mode = UAKD_CROP_FULL;
+    lc.sample.out_width = m->cfg.in_w;
+    lc.sample.out_height = m->cfg.in_h;
+    uakd_loader *L = NULL;
+    UAKD_TRY(uakd_loader_new(ds, idx, n, &lc, &L));
+    uakd_status st = UAKD_OK;
+    for (int seen = 0; st == UAKD_OK;) {
+        const uakd_batch *b = NULL;
+        st = uakd_loader_next(L, &b);
+        if (st != UAKD_OK || !b) break;
+        memcpy(uakd_net_out(net, m->input), b->images, sizeof(float) * 3 * (size_t)b->n * b->width * b->height);
+        for (int d = 0; d < m->n_drop; d++) { /* drop-connect off: the inference network */
+            int c = 0;
+            uakd_net_shape(net, m->drop_mask[d], &c, NULL, NULL);
+            float *mask = uakd_net_out(net, m->drop_mask[d]);
+            for (size_t i = 0; i < (size_t)b->n * c; i++) mask[i] = 1;
+        }
+        seen += b->n;
+        for (int k = 0; k < nbn; k++)
+            uakd_net_set_norm(net, bn[k], norm_of(m, uakd_net_layer(net, bn[k]).name)->eps, (float)b->n / seen);
+        st = uakd_net_forward(net, b->n, 1);
+    }
+    uakd_loader_free(L);
+    return st;
+}
+
+uakd_status uakd_spn_recalibrate_bn(uakd_spnnet *m, const uakd_dataset *ds, const int *idx, int count, int n) {
+    if (n > count) n = count;
+    if (n <= 0) return UAKD_OK;
+    uakd_net *net = m->net;
+    const int layers = uakd_net_num_layers(net);
+    int *bn = malloc(sizeof(int) * (size_t)layers), nbn = 0;
+    if (!bn) return uakd_fail(UAKD_ENOMEM, "spn batch-norm recalibration: out of memory");
+    for (int l = 0; l < layers; l++) {
+        const uakd_layer_info li = uakd_net_layer(net, l);
+        if (li.kind != UAKD_LAYER_BATCHNORM) continue;
+        if (!norm_of(m, li.name)) {
+            free(bn);
+            return uakd_fail(UAKD_EINVAL, "spn batch-norm recalibration: layer '%s' is not an SPNv2 norm", li.name);
+        }
+        bn[nbn++] = l;
+    }
+    uakd_status st = nbn ? recalibrate(m, ds, idx, n, bn, nbn) : UAKD_OK;
+    for (int k = 0; k < nbn; k++) {
+        const uakd_spnnet_norm *nm = norm_of(m, uakd_net_layer(net, bn[k]).name);
+        uakd_net_set_norm(net, bn[k], nm->eps, nm->momentum);
+    }
+    free(bn);
+    return st;
+}
+
 static uakd_status validate(void *self, uakd_train_progress *p) {
     run *r = self;
     uakd_spn_train_result *res = r->res;
+    UAKD_TRY(uakd_spn_recalibrate_bn(r->m, r->ds, r->train_idx, r->ds->num_instances, r->c->bn_recal));
+    r->recal_step = p->step;
     UAKD_TRY(uakd_spn_evaluate(r->m, &r->spn, r->val_ds, NULL, r->n_val, uakd_spn_domain_thresholds(r->c->domain), NULL, NULL,
                                &res->val, NULL));
     p->val_add[0] = res->val.E_pose, p->val_add[1] = res->val.E_T, p->val_add[2] = res->val.E_R_deg;
@@ -282,7 +360,10 @@ static double lr(const void *self, int64_t step) {
 }
 
 static uakd_status save_model(const void *self, const char *path) {
-    return uakd_weights_save(((const run *)self)->m->net, NULL, path);
+    const run *r = self;
+    if (r->recal_step != r->c->steps) /* not already done by the validation of the last step */
+        UAKD_TRY(uakd_spn_recalibrate_bn(r->m, r->ds, r->train_idx, r->ds->num_instances, r->c->bn_recal));
+    return uakd_weights_save(r->m->net, NULL, path);
 }
 
 static const uakd_train_family family = {
@@ -295,7 +376,7 @@ uakd_status uakd_spn_train_run(const uakd_spn_train_config *c, uakd_spn_train_re
     uakd_spn_train_result *res = result ? result : &res_local;
     memset(res, 0, sizeof *res);
     UAKD_TRY(check_config(c));
-    run r = {.c = c, .res = res};
+    run r = {.c = c, .res = res, .recal_step = -1};
     const uakd_train_loop_config lc = UAKD_TRAIN_LOOP_CONFIG(c);
     uakd_train_loop_result done;
     const uakd_status st = uakd_train_loop_run(&lc, &family, &r, &done);

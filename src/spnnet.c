@@ -252,6 +252,7 @@ uakd_status uakd_spnnet_new(const uakd_spnnet_config *cfg, int max_batch, int tr
                                  cfg->large_backbone ? 0.01f : 0.1f};
     const uakd_spnnet_norm fpn = {cfg->group_norm ? 16 : 0, 1e-4f, 0.01f};
     const uakd_spnnet_norm hd = {cfg->group_norm ? 16 : 0, 1e-4f, 0.003f};
+    m->norm[0] = bb, m->norm[1] = fpn, m->norm[2] = hd;
     char b[NAME_LEN];
     int x = m->input = uakd_net_input(net, "image", 3, cfg->in_h, cfg->in_w, 0);
     x = uakd_net_conv(net, "efficientnet.0.0", x, uakd_spnnet_round_channels(32 * cfg->width_mult), 3, 2, 1, 1, 0);

@@ -63,6 +63,9 @@ static void train_usage(FILE *f) {
             "                      training: block i of B dropped per image with probability R i / B,\n"
             "                      kept ones scaled by 1 / (1 - R i / B); 0 = off [0.2]\n"
             "  --erase-p X [0.5]  --flare-p X [0.5]  --photometric-p X [0.5]\n"
+            "  --bn-recal N        before each validation and the final save, recompute the batch-norm\n"
+            "                      statistics for the current weights on N training images; 0 keeps the\n"
+            "                      running averages, which trail the weights on short runs [200]\n"
             "  --seed N [1]  --init FILE  --val-every N [0 = at the end]  --val-max N [200]\n"
             "  --ckpt-every N [500]  --log-every N [10]  --resume  --threads N [0 = all]\n"
             "  --loader-threads N [1]  --cache-mb N [1024]  --backend ref|fast [fast]\n\n"
@@ -91,7 +94,8 @@ static int train_parse(int argc, char **argv, uakd_spn_train_config *c) {
         {"init", 1, 0, 'I'},     {"val-every", 1, 0, 'e'},   {"val-max", 1, 0, 'x'},      {"ckpt-every", 1, 0, 'K'},
         {"log-every", 1, 0, 'L'}, {"resume", 0, 0, 'r'},     {"threads", 1, 0, 't'},      {"loader-threads", 1, 0, 'p'},
         {"cache-mb", 1, 0, 'M'}, {"backend", 1, 0, 'B'},     {"width-mult", 1, 0, 'X'},   {"bifpn-width", 1, 0, 'Y'},
-        {"bifpn-layers", 1, 0, 'Z'}, {"head-depth", 1, 0, 'H'}, {"drop-connect", 1, 0, 'q'}, {0, 0, 0, 0}};
+        {"bifpn-layers", 1, 0, 'Z'}, {"head-depth", 1, 0, 'H'}, {"drop-connect", 1, 0, 'q'}, {"bn-recal", 1, 0, 'j'},
+        {0, 0, 0, 0}};
     int o, in_w = 0, in_h = 0, reduced = 0;
     double wm = 0, drop = c->model.drop_connect;
     long bw = 0, bl = 0, hd = 0;
@@ -136,6 +140,7 @@ static int train_parse(int argc, char **argv, uakd_spn_train_config *c) {
         case 'Z': ok = uakd_cli_parse_long("train", "--bifpn-layers", optarg, 1, 16, &bl); break;
         case 'H': ok = uakd_cli_parse_long("train", "--head-depth", optarg, 1, 16, &hd); break;
         case 'q': ok = uakd_cli_parse_double("train", "--drop-connect", optarg, 0, 0.95, &drop); break;
+        case 'j': ok = uakd_cli_parse_long("train", "--bn-recal", optarg, 0, 10000000, &v), c->bn_recal = (int)v; break;
         default:
             fprintf(stderr, "uakd train: unknown or incomplete option '%s' (see uakd train --family spnv2 --help)\n",
                     argv[optind - 1]);

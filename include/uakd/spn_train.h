@@ -12,6 +12,13 @@
  * gradient-norm clipping -> AdamW (weight decay on weights only) with the step schedule
  * lr = lr0 x 0.1 at 15/20 and again at 18/20 of the steps.
  *
+ * Batch-norm statistics: before each validation and before model.safetensors is written, the
+ * running means and variances are recomputed for the current weights (uakd_spn_recalibrate_bn on
+ * bn_recal training images). The running averages of training trail the weights (BiFPN momentum
+ * 0.01, head 0.003: windows of about 100 and 330 steps), which is harmless after SPNv2's
+ * 20 epochs but, at a few hundred or thousand steps, leaves an inference network whose heatmaps
+ * are near zero although the training-mode loss is low (docs/speedplus.md, "Batch-norm statistics").
+ *
  * Files in out_dir:
  *   config.json          {"family": "spnv2", "model": {...spnnet config}, "keypoints": [[x,y,z] x K],
  *                        "train": {...settings}} (`uakd eval` builds the model from it)
@@ -75,6 +82,8 @@ typedef struct uakd_spn_train_config {
     double clip;               /* 0: none */
     double erase_p, flare_p;   /* 0.5, 0.5 */
     double photometric_p;      /* 0.5: brightness/contrast, blur, noise (uakd/augment.h) */
+    int bn_recal;              /* 200: training images for the batch-norm statistics of validation and
+                                  model.safetensors (uakd_spn_recalibrate_bn); 0: the running averages */
     uint64_t seed;             /* 1 */
     int loader_threads;        /* 1 */
     size_t cache_bytes;        /* 1 GiB */
@@ -103,6 +112,15 @@ typedef struct uakd_spn_train_result {
 } uakd_spn_train_result;
 
 uakd_status uakd_spn_train_run(const uakd_spn_train_config *c, uakd_spn_train_result *result);
+
+/* Recomputes the running mean and variance of every batch norm of m (a training build) for its
+ * current weights ("precise BN"): training-mode forwards (drop-connect off) of the first n of the
+ * instances idx[0..count) of ds (n > count: all), prepared as for evaluation (whole image, no
+ * augmentation), in batches of the net's max batch; batch j of n_j images uses the momentum
+ * n_j / (images so far), so the statistics become the image-weighted means of the batch means and
+ * unbiased batch variances. The layers' momenta are restored afterwards; group norms and the
+ * weights are unchanged. n <= 0, or a net without batch norms: nothing to do. */
+uakd_status uakd_spn_recalibrate_bn(uakd_spnnet *m, const uakd_dataset *ds, const int *idx, int count, int n);
 
 /* ---- files of a trained SPNv2 model ---- */
 typedef struct uakd_spn_model_info {

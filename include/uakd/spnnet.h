@@ -70,6 +70,7 @@ typedef struct uakd_spnnet {
     int features[6]; /* BiFPN outputs P2..P7 (bifpn_width channels) */
     int p2;          /* features[0]: the P2 feature (stride 4) PFKD uses; 64 ch for phi 0, 384 for phi 6 */
     int heatmap;     /* (keypoints, in_h / 4, in_w / 4) raw heatmaps */
+    uakd_spnnet_norm norm[3]; /* the norms of the backbone, BiFPN and head (layers efficientnet.*, bifpn.*, heatmap.*) */
     int n_drop;      /* blocks with a drop-connect mask (training builds with drop_connect > 0) */
     int *drop_mask;  /* n_drop mask input ids */
     double *drop_rate; /* their rates r_i */
