@@ -32,6 +32,15 @@ commands=$("$uakd" --help 2>&1 | awk '/^commands:/ {on = 1; next} on && NF {prin
         echo '```'
         "$uakd" "$c" --help 2>&1
         echo '```'
+        # commands with a second model family (SPNv2 on SPEED+) have a second help text
+        if "$uakd" "$c" --help 2>&1 | grep -q -- '--family spnv2'; then
+            echo
+            echo "### uakd $c --family spnv2"
+            echo
+            echo '```'
+            "$uakd" "$c" --family spnv2 --help 2>&1
+            echo '```'
+        fi
     done
 } > "$out"
 echo "gen-cli-docs: wrote $out ($(echo $commands | wc -w) commands)"
