@@ -157,9 +157,9 @@ static void test_refusals(void) {
     CHECK(d == NULL);
 }
 
-/* uakd ensemble / distill --family spnv2 end to end: two members, a per-keypoint uakd+pfkd
+/* uakd ensemble / distill / ablate --family spnv2 end to end: two members, a per-keypoint uakd+pfkd
  * student with a narrower BiFPN (adapter), its log has the hook's terms; a rerun of the ensemble
- * skips the finished members. */
+ * skips the finished members; ablate --jobs 2 trains two students in parallel and tabulates them. */
 static void test_cli(void) {
     const char *cli = getenv("UAKD_CLI");
     if (!setup()) {
@@ -194,6 +194,20 @@ static void test_cli(void) {
     snprintf(cmd, sizeof cmd, "%s distill --family spnv2 --tau auto --ensemble %s --out %s -- %s >/dev/null 2>&1", cli, ens,
              st, tr);
     CHECK(WEXITSTATUS(system(cmd)) == 2);
+    /* ablate with two parallel runs: a log each, one table with both methods and both members */
+    char ab[1100];
+    snprintf(ab, sizeof ab, "%s", test_tmp("distill_spn_cli_ablate"));
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s && %s ablate --family spnv2 --methods student,uakd --seeds 1 --jobs 2 --tau 2 --ensemble %s --out %s "
+             "-- %s --bifpn-width 8 >/dev/null 2>&1",
+             ab, cli, ens, ab, tr);
+    CHECK(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd,
+             "grep -q 'step 2/2' %s/student_seed1.log && grep -q 'step 2/2' %s/uakd_seed1.log && "
+             "grep -q '^| student | 1 |' %s/ablation.md && grep -q '^| uakd | 1 |' %s/ablation.md && "
+             "grep -q '^| teacher member_1 ' %s/ablation.md",
+             ab, ab, ab, ab, ab);
+    CHECK_MSG(system(cmd) == 0, "%s", cmd);
 }
 
 int main(void) {

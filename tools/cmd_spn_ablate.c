@@ -3,6 +3,7 @@
  * validation list (uakd/spn_infer.h); mean and sample standard deviation over seeds of E_T, E_R,
  * E_pose and the rejection rate, as Markdown (DIR/ablation.md) and JSON (DIR/ablation.json).
  * Runs live in DIR/<method>_seed<S>/; finished runs are reused. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "cli.h"
 #include "distill_opts.h"
+#include "jobs.h"
 #include "spn_cli.h"
 #include "uakd/distill_spn.h"
 #include "uakd/fileio.h"
@@ -61,19 +63,42 @@ static void mean_sd(const double *x, int n, double *mean, double *sd) {
     *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
 }
 
+/* One training run (student, or a student with the distillation hook); the exit code. */
+typedef struct spn_job {
+    uakd_spn_train_config *c;
+    const uakd_distill_config *dc;
+    int per_kp;
+    const char *ensemble;
+} spn_job;
+
+static int run_spn_job(void *arg) {
+    const spn_job *j = arg;
+    uakd_spn_distill *sd = NULL;
+    if (j->dc->method != UAKD_DISTILL_STUDENT) {
+        uakd_status st = uakd_spn_distill_new(j->dc, j->per_kp, j->ensemble, &j->c->model, j->c->batch, &sd);
+        if (st != UAKD_OK) return uakd_cli_report("ablate", st);
+        j->c->hook = uakd_spn_distill_hook(sd);
+    }
+    const int rc = spn_train_run_cli("ablate", j->c);
+    uakd_spn_distill_free(sd);
+    return rc;
+}
+
 int spn_cmd_ablate(int argc, char **argv) {
     if (uakd_cli_wants_help(argc, argv)) {
-        printf("usage: uakd ablate --family spnv2 --ensemble DIR --out DIR [--methods LIST] [--seeds N] [--seed S]\n"
+        printf("usage: uakd ablate --family spnv2 --ensemble DIR --out DIR [--methods LIST] [--seeds N] [--seed S] [--jobs J]\n"
                "                   [--per-keypoint] [distill options] -- <uakd train --family spnv2 options>\n\n"
                "Trains the SPNv2 student with each method (student seeds S..S+N-1), evaluates every run and\n"
                "every ensemble member on the validation list (rejected images count as failures), and writes\n"
                "DIR/ablation.md and DIR/ablation.json: mean +- sample standard deviation over seeds of E_T,\n"
-               "E_R, E_pose and the rejection rate. Methods [student,adlp+fkd,uakd+pfkd], seeds [3].\n");
+               "E_R, E_pose and the rejection rate. Methods [student,adlp+fkd,uakd+pfkd], seeds [3].\n"
+               "Finished runs (model.safetensors present) are reused. --jobs J trains J runs at the same time\n"
+               "as separate processes, each writing DIR/<method>_seed<S>.log [1].\n");
         return 0;
     }
     const int sep = uakd_cli_find_sep(argc, argv);
     const char *methods = "student,adlp+fkd,uakd+pfkd";
-    long seeds = 3, seed0 = 1;
+    long seeds = 3, seed0 = 1, jobs = 1;
     int per_kp = 0, dargc = 0;
     char **dargv = calloc((size_t)sep + 1, sizeof *dargv);
     if (!dargv) return uakd_cli_report("ablate", UAKD_ENOMEM);
@@ -83,6 +108,7 @@ int spn_cmd_ablate(int argc, char **argv) {
         else if (!strcmp(argv[i], "--family") && i + 1 < sep) i++;
         else if (!strcmp(argv[i], "--methods") && i + 1 < sep) methods = argv[++i];
         else if (!strcmp(argv[i], "--seeds") && i + 1 < sep) ok = uakd_cli_parse_long("ablate", "--seeds", argv[++i], 1, MAX_SEEDS, &seeds);
+        else if (!strcmp(argv[i], "--jobs") && i + 1 < sep) ok = uakd_cli_parse_long("ablate", "--jobs", argv[++i], 1, 256, &jobs);
         else if (!strcmp(argv[i], "--seed") && i + 1 < sep) ok = uakd_cli_parse_long("ablate", "--seed", argv[++i], 0, 1L << 40, &seed0);
         else dargv[dargc++] = argv[i];
     }
@@ -109,29 +135,44 @@ int spn_cmd_ablate(int argc, char **argv) {
         p += len + (p[len] == ',');
     }
     static double vals[UAKD_DISTILL_METHODS][MAX_SEEDS][NMET];
+    static char dirs[UAKD_DISTILL_METHODS][MAX_SEEDS][4000];
+    cli_jobs jobs_state = {(int)jobs, 0, 0};
+    if (mkdir(d.out, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "uakd ablate: cannot create %s: %s\n", d.out, strerror(errno));
+        return UAKD_EXIT_FAILURE;
+    }
     for (int k = 0; k < nm; k++)
         for (int s = 0; s < seeds; s++) {
-            char dir[4096];
+            char dir[4000];
             snprintf(dir, sizeof dir, "%s/%s_seed%ld", d.out, names[k], seed0 + s);
-            if (!run_exists(dir)) {
-                uakd_spn_train_config c = base;
-                c.out_dir = dir;
-                c.seed = (uint64_t)(seed0 + s);
-                c.val_list = NULL;
-                uakd_spn_distill *sd = NULL;
-                uakd_distill_config dc = d.cfg;
-                dc.method = ms[k];
-                if (ms[k] != UAKD_DISTILL_STUDENT) {
-                    uakd_status st = uakd_spn_distill_new(&dc, per_kp, d.ensemble, &c.model, c.batch, &sd);
-                    if (st != UAKD_OK) return uakd_cli_report("ablate", st);
-                    c.hook = uakd_spn_distill_hook(sd);
-                }
-                fprintf(stderr, "ablate: %s seed %ld\n", names[k], seed0 + s);
-                const int rc = spn_train_run_cli("ablate", &c);
-                uakd_spn_distill_free(sd);
+            memcpy(dirs[k][s], dir, sizeof dir);
+            if (run_exists(dir)) continue;
+            uakd_spn_train_config c = base;
+            c.out_dir = dir;
+            c.seed = (uint64_t)(seed0 + s);
+            c.val_list = NULL;
+            uakd_distill_config dc = d.cfg;
+            dc.method = ms[k];
+            fprintf(stderr, "ablate: %s seed %ld\n", names[k], seed0 + s);
+            spn_job job = {&c, &dc, per_kp, d.ensemble};
+            if (jobs == 1) {
+                const int rc = run_spn_job(&job);
                 if (rc != UAKD_EXIT_OK) return rc;
+                continue;
             }
-            uakd_status st = evaluate(dir, &base, vals[k][s]);
+            char log[4200];
+            snprintf(log, sizeof log, "%s.log", dir);
+            cli_jobs_start(&jobs_state, log, run_spn_job, &job);
+        }
+    cli_jobs_wait_all(&jobs_state);
+    if (jobs_state.failed) {
+        fprintf(stderr, "uakd ablate: a training run failed or was interrupted (see %s/*.log); rerun the same command to "
+                        "resume it\n", d.out);
+        return UAKD_EXIT_FAILURE;
+    }
+    for (int k = 0; k < nm; k++)
+        for (int s = 0; s < seeds; s++) {
+            uakd_status st = evaluate(dirs[k][s], &base, vals[k][s]);
             if (st != UAKD_OK) return uakd_cli_report("ablate", st);
         }
     char path[4200];
