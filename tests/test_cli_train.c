@@ -2,13 +2,15 @@
  * test`): --help documents the options with their defaults, bad options and missing arguments
  * exit with the usage code 2, and a tiny run trains, evaluates (table + eval.json + eval.md) and
  * predicts (JSON with 8 corners, overlay PNG) on a rendered dataset, also with a two-member
- * ensemble's per-corner uncertainty (zero when the members are copies of one model). */
+ * ensemble's per-corner uncertainty (zero when the members are copies of one model); one model of
+ * two LM-O objects trains, evaluates per object and predicts the object asked for. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <unistd.h>
 
 #include "test.h"
 #include "test_cmd.h"
+#include "test_json.h"
 #include "test_synth_data.h"
 #include "uakd/fileio.h"
 #include "uakd/synth.h"
@@ -178,13 +180,87 @@ static void test_train_eval_predict(void) {
     CHECK(access(path, R_OK) == 0);
 }
 
+/* Two objects in one model: config.json lists both with their models_info diameters, eval counts
+ * every held-out instance under its own object, predict answers for the object asked for. */
+static void test_multi_object(void) {
+    char data[256], model[256], cmd[8192];
+    static char out[65536];
+    snprintf(data, sizeof data, "%s", test_tmp("cli_two_objects"));
+    snprintf(model, sizeof model, "%s", test_tmp("cli_two_objects_model"));
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s %s && %s synth --format bop --mesh %s --mesh %s --out %s --count 12 --val-fraction 0.34 "
+             "--width 160 --height 120 --depth 250:350 --seed 3 --threads 1 >/dev/null 2>&1",
+             data, model, cli(), test_shared("data/lmo/models/obj_000001.ply"), test_shared("data/lmo/models/obj_000005.ply"),
+             data);
+    CHECK(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd,
+             "%s train --data %s --obj 1,5 --width 16 --tower 1 --input 64 --batch 2 --steps 3 --threads 1 --out %s 2>&1",
+             cli(), data, model);
+    CHECK_MSG(test_run_cmd(cmd, out, sizeof out) == 0, "%s", out);
+    char path[512];
+    snprintf(path, sizeof path, "%s/config.json", model);
+    cJSON *cfg = test_read_json(path);
+    snprintf(path, sizeof path, "%s/models/models_info.json", data);
+    cJSON *info = test_read_json(path);
+    const cJSON *objs = cJSON_GetObjectItemCaseSensitive(cfg, "objects");
+    CHECK(cJSON_GetArraySize(objs) == 2);
+    for (int k = 0; k < cJSON_GetArraySize(objs); k++) {
+        const cJSON *o = cJSON_GetArrayItem(objs, k);
+        const int id = cJSON_GetObjectItemCaseSensitive(o, "obj_id")->valueint;
+        CHECK(id == (k ? 5 : 1));
+        char key[16];
+        snprintf(key, sizeof key, "%d", id);
+        const cJSON *mi = cJSON_GetObjectItemCaseSensitive(info, key);
+        CHECK_NEAR(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "diameter")),
+                   cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(mi, "diameter")), 1e-9);
+    }
+    /* instances per object in the held-out split, from the ground truth */
+    snprintf(path, sizeof path, "%s/test/000000/scene_gt.json", data);
+    cJSON *gt = test_read_json(path);
+    int count[2] = {0, 0}, first_img = -1, first_obj = 0;
+    const cJSON *im, *inst;
+    cJSON_ArrayForEach(im, gt) cJSON_ArrayForEach(inst, im) {
+        const int id = cJSON_GetObjectItemCaseSensitive(inst, "obj_id")->valueint;
+        count[id == 5]++;
+        if (first_img < 0) first_img = atoi(im->string), first_obj = id;
+    }
+    CHECK(count[0] + count[1] > 0);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --threads 1 --examples 0 >/dev/null 2>&1", cli(), model, data);
+    CHECK(system(cmd) == 0);
+    snprintf(path, sizeof path, "%s/eval-test/eval.json", model);
+    cJSON *ev = test_read_json(path);
+    const cJSON *per = cJSON_GetObjectItemCaseSensitive(ev, "objects");
+    for (int k = 0; k < 2; k++) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(per, k ? "5" : "1");
+        CHECK_MSG(count[k] == 0 || (o && cJSON_GetObjectItemCaseSensitive(o, "targets")->valueint == count[k]),
+                  "object %d: %d held-out instances", k ? 5 : 1, count[k]);
+    }
+    CHECK(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "all"), "targets")->valueint ==
+          count[0] + count[1]);
+    /* predict for the other object than the one in the image still names the object asked for */
+    const int ask = first_obj == 1 ? 5 : 1;
+    snprintf(cmd, sizeof cmd,
+             "%s predict --model %s --image %s/test/000000/rgb/%06d.jpg --camera %s/camera.json --box 40,30,60,50 "
+             "--obj %d --threads 1 2>/dev/null",
+             cli(), model, data, first_img, data, ask);
+    const int rc = test_run_cmd(cmd, out, sizeof out);
+    cJSON *p = cJSON_Parse(out);
+    CHECK_MSG(p && (rc == 0 || rc == 1), "rc %d: %s", rc, out);
+    CHECK(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(p, "obj_id")) == ask);
+    snprintf(cmd, sizeof cmd, "%s predict --model %s --image x.jpg --K 1,1,1,1 --box 1,1,2,2 --obj 9 2>&1", cli(), model);
+    CHECK(test_run_cmd(cmd, out, sizeof out) != 0 && strstr(out, "object 9"));
+    cJSON_Delete(p), cJSON_Delete(ev), cJSON_Delete(gt), cJSON_Delete(info), cJSON_Delete(cfg);
+}
+
 int main(void) {
     if (!cli() || !*cli()) {
         SKIP(test_help_and_usage_errors, "UAKD_CLI not set (run through make test)");
         SKIP(test_train_eval_predict, "UAKD_CLI not set (run through make test)");
+        SKIP(test_multi_object, "UAKD_CLI not set (run through make test)");
         return TEST_END();
     }
     RUN(test_help_and_usage_errors);
     RUN(test_train_eval_predict);
+    RUN(test_multi_object);
     return TEST_END();
 }
