@@ -16,6 +16,7 @@
 #include "uakd/distill.h"
 #include "uakd/fileio.h"
 #include "uakd/plot.h"
+#include "uakd/spn_train.h"
 #include "uakd/train.h"
 #include "wdr_opts.h"
 
@@ -192,6 +193,12 @@ int uakd_cmd_predict(int argc, char **argv) {
     uakd_model_info info;
     uakd_wdrnet *m = NULL;
     uakd_image im = {0};
+    if (st == UAKD_OK && uakd_spn_model_is(model))
+        st = uakd_fail(UAKD_EINVAL,
+                       "predict: %s is an SPNv2 (SPEED+) model; predict handles WDRNet models only so far: score SPNv2 "
+                       "models with `uakd eval --model %s --data ROOT --keypoints CSV --examples N`, whose example "
+                       "grid shows the predicted keypoints",
+                       model, model);
     if (st == UAKD_OK) st = uakd_model_open(model, 1, &info, &m);
     int cls = 0;
     if (st == UAKD_OK && obj >= 0) {
