@@ -13,6 +13,7 @@
 
 #include "uakd/distill.h"
 #include "uakd/fileio.h"
+#include "uakd/json.h"
 
 #define ENSEMBLE_FORMAT "uakd-ensemble"
 #define ENSEMBLE_VERSION 1
@@ -101,14 +102,9 @@ uakd_status uakd_ensemble_write(const char *dir, const uakd_ensemble_info *info)
         cJSON_AddItemToArray(arr, m);
     }
     cJSON_AddNumberToObject(j, "pfkd_member", info->pfkd_member);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!text) return uakd_fail(UAKD_ENOMEM, "ensemble: cannot format ensemble.json");
     char p[4200];
     snprintf(p, sizeof p, "%s/ensemble.json", dir);
-    uakd_status st = uakd_write_file_atomic(p, text, strlen(text));
-    free(text);
-    return st;
+    return uakd_json_write_atomic(p, j);
 }
 
 static uakd_status bad(const char *path, const char *what) {

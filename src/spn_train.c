@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "uakd/fileio.h"
+#include "uakd/json.h"
 #include "uakd/train_loop.h"
 #include "uakd/weights.h"
 
@@ -186,12 +187,7 @@ static uakd_status write_config(const void *self, const char *path) {
     cJSON_AddNumberToObject(tr, "drop_connect", c->model.drop_connect);
     cJSON_AddNumberToObject(tr, "seed", (double)c->seed);
     cJSON_AddItemToObject(j, "train", tr);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!text) return uakd_fail(UAKD_ENOMEM, "spn train: out of memory");
-    uakd_status st = uakd_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return st;
+    return uakd_json_write_atomic(path, j);
 }
 
 /* The batch norm m's layer belongs to (by its name's part of the network), or NULL. */

@@ -10,6 +10,7 @@
 
 #include "train_internal.h"
 #include "uakd/fileio.h"
+#include "uakd/json.h"
 #include "uakd/safetensors.h"
 #include "uakd/weights.h"
 
@@ -64,12 +65,7 @@ uakd_status uakd_train_write_config(const char *path, const uakd_train_config *c
     }
     cJSON_AddItemToObject(j, "objects", objs);
     cJSON_AddItemToObject(j, "train", tr);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!text) return uakd_fail(UAKD_ENOMEM, "train: out of memory");
-    uakd_status st = uakd_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return st;
+    return uakd_json_write_atomic(path, j);
 }
 
 uakd_status uakd_train_log_truncate(const char *path, int64_t step) {
@@ -185,33 +181,20 @@ uakd_status uakd_train_config_compare(const char *dir, const uakd_train_config *
     void *data;
     size_t size;
     UAKD_TRY(uakd_read_file(path, 1 << 24, &data, &size));
-    cJSON *j = cJSON_ParseWithLength(data, size), *want = train_json(c);
+    cJSON *j = cJSON_ParseWithLength(data, size), *want = train_json(c), *model = cJSON_CreateObject();
     free(data);
     const cJSON *have = cJSON_GetObjectItemCaseSensitive(j, "train");
-    uakd_status st = !want ? uakd_fail(UAKD_ENOMEM, "train: out of memory")
+    uakd_status st = !want || !model ? uakd_fail(UAKD_ENOMEM, "train: out of memory")
                      : cJSON_IsObject(have) ? UAKD_OK
                                             : uakd_fail(UAKD_EFORMAT, "%s: no \"train\" object (not written by uakd train?)", path);
-    why[0] = 0;
-    const cJSON *w;
-    cJSON_ArrayForEach(w, want) {
-        if (st != UAKD_OK || why[0]) break;
-        const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
-        if (!h || !cJSON_Compare(w, h, 1)) {
-            char *a = h ? cJSON_PrintUnformatted(h) : NULL, *b = cJSON_PrintUnformatted(w);
-            snprintf(why, cap, "%s: recorded %s, now %s", w->string, a ? a : "(missing)", b ? b : "?");
-            free(a), free(b);
-        }
-    }
-    const struct { const char *key; int now; } dims[] = {{"width", c->width}, {"tower_convs", c->tower_convs},
-                                                          {"input_size", c->input_size}};
-    for (int i = 0; st == UAKD_OK && !why[0] && i < 3; i++) {
-        const cJSON *h = cJSON_GetObjectItemCaseSensitive(j, dims[i].key);
-        if (dims[i].now > 0 && (!cJSON_IsNumber(h) || h->valueint != dims[i].now))
-            snprintf(why, cap, "%s: recorded %d, now %d", dims[i].key, cJSON_IsNumber(h) ? h->valueint : -1, dims[i].now);
-    }
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "variant");
-    if (st == UAKD_OK && !why[0] && !c->cfg_path && c->variant && (!cJSON_IsString(v) || strcmp(v->valuestring, c->variant)))
-        snprintf(why, cap, "variant: recorded %s, now %s", cJSON_IsString(v) ? v->valuestring : "(none)", c->variant);
+    /* the model settings c fixes (0 / NULL: the variant's default, whatever was recorded) */
+    if (st == UAKD_OK && c->width > 0) cJSON_AddNumberToObject(model, "width", c->width);
+    if (st == UAKD_OK && c->tower_convs > 0) cJSON_AddNumberToObject(model, "tower_convs", c->tower_convs);
+    if (st == UAKD_OK && c->input_size > 0) cJSON_AddNumberToObject(model, "input_size", c->input_size);
+    if (st == UAKD_OK && !c->cfg_path && c->variant) cJSON_AddStringToObject(model, "variant", c->variant);
+    if (st == UAKD_OK) uakd_json_first_difference(want, have, why, cap);
+    if (st == UAKD_OK && !why[0]) uakd_json_first_difference(model, j, why, cap);
+    cJSON_Delete(model);
     cJSON_Delete(want);
     cJSON_Delete(j);
     return st;

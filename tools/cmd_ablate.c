@@ -16,6 +16,7 @@
 #include "distill_opts.h"
 #include "jobs.h"
 #include "uakd/fileio.h"
+#include "uakd/json.h"
 #include "uakd/infer.h"
 #include "uakd/plot.h"
 #include "uakd/report.h"
@@ -171,14 +172,9 @@ static uakd_status write_outputs(const char *dir, const row *rows, int nrows, in
         st = uakd_write_file_atomic(p, md.s, md.len);
     }
     uakd_strbuf_free(&md);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (st == UAKD_OK && !text) st = uakd_fail(UAKD_ENOMEM, "ablate: cannot format JSON");
-    if (st == UAKD_OK) {
-        snprintf(p, sizeof p, "%s/ablation.json", dir);
-        st = uakd_write_file_atomic(p, text, strlen(text));
-    }
-    free(text);
+    snprintf(p, sizeof p, "%s/ablation.json", dir);
+    if (st == UAKD_OK) st = uakd_json_write_atomic(p, j);
+    else cJSON_Delete(j);
     if (st == UAKD_OK && nrows <= 64) {
         uakd_plot_opts po = {0};
         po.width = 200 + 110 * nrows;

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "progress.h"
 #include "uakd/fileio.h"
+#include "uakd/json.h"
 #include "uakd/report.h"
 #include "uakd/train.h"
 #include "spn_cli.h"
@@ -156,12 +157,7 @@ static uakd_status write_json(const char *path, const eval_opts *o, const uakd_e
         cJSON_AddItemToArray(items, e);
     }
     cJSON_AddItemToObject(j, "instances", items);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!text) return uakd_fail(UAKD_ENOMEM, "eval: out of memory");
-    uakd_status st = uakd_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return st;
+    return uakd_json_write_atomic(path, j);
 }
 
 /* A view of the object around its ground-truth box with both 3D boxes drawn. */

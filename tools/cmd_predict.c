@@ -137,7 +137,7 @@ static uakd_status ensemble_corners(const char *ens, double tau2, const uakd_ima
 
 int uakd_cmd_predict(int argc, char **argv) {
     if (uakd_cli_wants_help(argc, argv)) return usage(stdout), 0;
-    const char *model = NULL, *image = NULL, *camera = NULL, *out = NULL, *ens = NULL, *tau_arg = "1";
+    const char *model = NULL, *image = NULL, *camera = NULL, *out = NULL, *ens = NULL, *tau_arg = NULL;
     double box[4], K[4];
     int have_box = 0, have_K = 0, obj = -1, nobj;
     static const struct option opts[] = {{"model", 1, 0, 'm'}, {"image", 1, 0, 'i'},  {"box", 1, 0, 'x'},
@@ -175,7 +175,8 @@ int uakd_cmd_predict(int argc, char **argv) {
         return UAKD_EXIT_USAGE;
     }
     double tau2 = 1;
-    if (strcmp(tau_arg, "auto") != 0) {
+    const int tau_auto = tau_arg && !strcmp(tau_arg, "auto");
+    if (tau_arg && !tau_auto) {
         char *end;
         const double tau = strtod(tau_arg, &end);
         if (*end || !(tau > 0) || !isfinite(tau)) {
@@ -184,7 +185,7 @@ int uakd_cmd_predict(int argc, char **argv) {
         }
         tau2 = tau * tau;
     }
-    if (!ens && strcmp(tau_arg, "1") != 0) {
+    if (!ens && tau_arg) {
         fprintf(stderr, "uakd predict: --tau needs --ensemble\n");
         return UAKD_EXIT_USAGE;
     }
@@ -219,7 +220,7 @@ int uakd_cmd_predict(int argc, char **argv) {
     if (st == UAKD_OK) st = uakd_infer_batch(m, &ic, 1, &cls, (const double(*)[24])box3d, &geo, &cam, &pred);
     corner_unc unc[8];
     int teacher_cells = 0;
-    if (st == UAKD_OK && ens && strcmp(tau_arg, "auto") == 0) st = read_ensemble_tau2(ens, &tau2);
+    if (st == UAKD_OK && ens && tau_auto) st = read_ensemble_tau2(ens, &tau2);
     if (st == UAKD_OK && ens) st = ensemble_corners(ens, tau2, &im, &cam, box, info.obj_ids[cls], unc, &teacher_cells);
     if (st == UAKD_OK) {
         cJSON *j = cJSON_CreateObject(), *corners = cJSON_CreateArray();

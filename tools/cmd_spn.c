@@ -18,6 +18,7 @@
 #include "spn_cli.h"
 #include "uakd/backend.h"
 #include "uakd/fileio.h"
+#include "uakd/json.h"
 #include "uakd/report.h"
 #include "uakd/spn_train.h"
 #include "wdr_opts.h"
@@ -314,12 +315,7 @@ static uakd_status write_json(const char *path, const spn_eval_opts *o, const do
         cJSON_AddItemToArray(arr, e);
     }
     cJSON_AddItemToObject(j, "domains", arr);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!text) return uakd_fail(UAKD_ENOMEM, "eval: out of memory");
-    uakd_status st = uakd_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return st;
+    return uakd_json_write_atomic(path, j);
 }
 
 /* | domain | images | rejected | E_T (m) | E_R (deg) | E_pose |, "*" after a thresholded domain. */

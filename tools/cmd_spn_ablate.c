@@ -19,6 +19,7 @@
 #include "spn_cli.h"
 #include "uakd/distill_spn.h"
 #include "uakd/fileio.h"
+#include "uakd/json.h"
 
 #define MAX_SEEDS 16
 #define NMET 4
@@ -218,11 +219,8 @@ int spn_cmd_ablate(int argc, char **argv) {
             per_kp ? "per keypoint" : "joint over the keypoints");
     fclose(f);
     cJSON_AddItemToObject(j, "rows", rows);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
     snprintf(path, sizeof path, "%s/ablation.json", d.out);
-    uakd_status st = text ? uakd_write_file_atomic(path, text, strlen(text)) : uakd_fail(UAKD_ENOMEM, "ablate: out of memory");
-    free(text);
+    uakd_status st = uakd_json_write_atomic(path, j);
     if (st != UAKD_OK) return uakd_cli_report("ablate", st);
     snprintf(path, sizeof path, "%s/ablation.md", d.out);
     void *md = NULL;

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "uakd/distill.h"
 #include "uakd/fileio.h"
+#include "uakd/json.h"
 #include "uakd/plot.h"
 #include "uakd/uncertainty.h"
 #include "wdr_opts.h"
@@ -99,11 +100,8 @@ static uakd_status report(const uakd_unc_scan *s, double tau2, int tau_auto, int
     }
     if (edges) edges[bins] = 1.0;
     cJSON_AddItemToObject(j, "u_histogram", hist);
-    char *text = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (st == UAKD_OK && !text) st = uakd_fail(UAKD_ENOMEM, "uncertainty: cannot format JSON");
-    if (st == UAKD_OK) st = uakd_write_file_atomic(json_path, text, strlen(text));
-    free(text);
+    if (st == UAKD_OK) st = uakd_json_write_atomic(json_path, j);
+    else cJSON_Delete(j);
     if (st == UAKD_OK && (!edges || !dc)) st = uakd_fail(UAKD_ENOMEM, "uncertainty: out of memory");
     if (st == UAKD_OK) {
         uakd_plot_opts po = {0};

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "uakd/fileio.h"
+#include "uakd/json.h"
 #include "uakd/uncertainty.h"
 #include "wdr_opts.h"
 
@@ -134,16 +135,6 @@ static cJSON *settings_json(const distill_opts *d, const uakd_train_config *c) {
     return j;
 }
 
-static uakd_status write_json(const char *path, const distill_opts *d, const uakd_train_config *c) {
-    cJSON *j = settings_json(d, c);
-    char *text = j ? cJSON_Print(j) : NULL;
-    cJSON_Delete(j);
-    if (!text) return uakd_fail(UAKD_ENOMEM, "distill: cannot format %s", path);
-    uakd_status st = uakd_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return st;
-}
-
 int distill_run(const char *cmd, distill_opts *d, uakd_train_config *c, uakd_train_result *res) {
     if (d->tau_auto) {
         uakd_status st = auto_tau2(d, c, &d->cfg.tau2);
@@ -164,7 +155,7 @@ int distill_run(const char *cmd, distill_opts *d, uakd_train_config *c, uakd_tra
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/distill.json", c->out_dir);
-    st = write_json(path, d, c);
+    st = uakd_json_write_atomic(path, settings_json(d, c));
     if (st != UAKD_OK) {
         uakd_distill_free(h);
         return uakd_cli_report(cmd, st);
@@ -204,19 +195,19 @@ uakd_status distill_run_compare(const char *dir, const distill_opts *d, const ua
     uakd_status st = !want ? uakd_fail(UAKD_ENOMEM, "%s: out of memory", path)
                      : cJSON_IsObject(have) ? UAKD_OK
                                             : uakd_fail(UAKD_EFORMAT, "%s: not a JSON object (delete the run)", path);
-    const cJSON *w;
-    cJSON_ArrayForEach(w, want) {
-        if (st != UAKD_OK || why[0]) break;
-        if (d->tau_auto && !strcmp(w->string, "tau2")) continue; /* measured when the run started */
-        if (d->cfg.method == UAKD_DISTILL_STUDENT && strcmp(w->string, "method") && strcmp(w->string, "student_seed"))
-            continue; /* the plain student runs no distillation: its settings do not matter */
-        const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
-        if (!strcmp(w->string, "ensemble") && cJSON_IsString(h) && same_file(h->valuestring, w->valuestring)) continue;
-        if (!h || !cJSON_Compare(w, h, 1)) {
-            char *a = h ? cJSON_PrintUnformatted(h) : NULL, *b = cJSON_PrintUnformatted(w);
-            snprintf(why, cap, "%s: recorded %s, now %s", w->string, a ? a : "(missing)", b ? b : "?");
-            free(a), free(b);
+    /* what is not compared: tau^2 under --tau auto (measured when the run started), the ensemble
+     * when both paths name the same directory, and for the plain student (no distillation) every
+     * setting but the method and the seed */
+    if (st == UAKD_OK) {
+        if (d->tau_auto) cJSON_DeleteItemFromObjectCaseSensitive(want, "tau2");
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(have, "ensemble");
+        if (cJSON_IsString(e) && same_file(e->valuestring, d->ensemble))
+            cJSON_DeleteItemFromObjectCaseSensitive(want, "ensemble");
+        for (cJSON *w = want->child, *next; d->cfg.method == UAKD_DISTILL_STUDENT && w; w = next) {
+            next = w->next;
+            if (strcmp(w->string, "method") && strcmp(w->string, "student_seed")) cJSON_Delete(cJSON_DetachItemViaPointer(want, w));
         }
+        uakd_json_first_difference(want, have, why, cap);
     }
     cJSON_Delete(want);
     cJSON_Delete(have);
